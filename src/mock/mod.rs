@@ -1,0 +1,1 @@
+//! DS mock (placeholder, being written)
