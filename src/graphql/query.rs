@@ -1,0 +1,86 @@
+//! The Query root.
+use async_graphql::{Any, Context, Object};
+
+use super::{
+    check_number,
+    entities::{representation_number, Entity, Service},
+    federation_sdl, AppContext, Dossier,
+};
+use crate::error::Error;
+
+pub struct Query;
+
+/// Loads numbers (some already rejected) and reports each failure as a `null` item with an
+/// error at that item's path (`list`: the field is a list, so the path ends with the index).
+async fn resolve_list(
+    ctx: &Context<'_>,
+    keys: Vec<Result<i32, Error>>,
+    list: bool,
+) -> Vec<Option<Dossier>> {
+    let app = ctx.data_unchecked::<AppContext>();
+    let valid: Vec<i32> = keys
+        .iter()
+        .filter_map(|k| k.as_ref().ok().copied())
+        .collect();
+    let found = app.lookup_many(&valid).await;
+    keys.into_iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let result = key.and_then(|n| {
+                found
+                    .get(&n)
+                    .cloned()
+                    .unwrap_or(Err(Error::UpstreamBadResponse))
+            });
+            match result {
+                Ok(d) => Some(Dossier(d)),
+                Err(e) => {
+                    ctx.add_error(e.at(ctx, list.then_some(i)));
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+#[Object]
+impl Query {
+    /// One dossier by number; null with a typed error (`NOT_FOUND`, `FORBIDDEN`, ...) when it
+    /// cannot be returned.
+    async fn dossier(&self, ctx: &Context<'_>, number: i32) -> Option<Dossier> {
+        resolve_list(ctx, vec![check_number(number.into())], false)
+            .await
+            .pop()
+            .flatten()
+    }
+
+    /// Several dossiers, in the order (and with the duplicates) of `numbers`; each one that
+    /// fails is null with an error at its index.
+    async fn dossiers(&self, ctx: &Context<'_>, numbers: Vec<i32>) -> Vec<Option<Dossier>> {
+        let keys = numbers
+            .into_iter()
+            .map(|n| check_number(n.into()))
+            .collect();
+        resolve_list(ctx, keys, true).await
+    }
+
+    #[graphql(name = "_entities")]
+    async fn entities(&self, ctx: &Context<'_>, representations: Vec<Any>) -> Vec<Option<Entity>> {
+        let keys = representations
+            .iter()
+            .map(|r| representation_number(&r.0))
+            .collect();
+        let dossiers = resolve_list(ctx, keys, true).await;
+        dossiers
+            .into_iter()
+            .map(|d| d.map(Entity::Dossier))
+            .collect()
+    }
+
+    #[graphql(name = "_service")]
+    async fn service(&self) -> Service {
+        Service {
+            sdl: federation_sdl().to_owned(),
+        }
+    }
+}
