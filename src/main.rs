@@ -83,6 +83,8 @@ async fn serve(mut args: ServeArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Runtime(e.to_string()))?;
     let addr = app.local_addr();
     tracing::info!(%addr, "ds-subgraph listening");
+    // On stdout, one stable line: with `--listen 127.0.0.1:0` this is how a script learns the port.
+    println!("ds-subgraph listening on http://{addr}/graphql");
     if let Some(mock) = &demo {
         let n = mock.visible_numbers().first().copied().unwrap_or(1);
         println!("ds-subgraph demo: GraphQL at http://{addr}/graphql (GraphiQL in a browser), DS mock at {}", mock.base_url());

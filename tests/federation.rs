@@ -51,6 +51,46 @@ async fn entities_resolve_by_id_key_too() {
     assert_eq!(numbers_of(&body), vec![json!(n)]);
 }
 
+fn id_of(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+#[tokio::test]
+async fn a_bad_or_missing_id_key_fails_alone_without_upstream_calls_for_bad_ids() {
+    let env = spawn().await;
+    let v = env.mock.visible_numbers();
+    let missing = 2_099_999_998;
+    let reps = json!([
+        {"__typename": "Dossier", "id": id_of(&format!("Dossier-{}", v[0]))},
+        {"__typename": "Dossier", "id": id_of("Dossier-0")},
+        {"__typename": "Dossier", "id": id_of(&format!("Procedure-{}", v[1]))},
+        {"__typename": "Dossier", "id": id_of("Dossier-2147483648")},
+        {"__typename": "Dossier", "id": id_of("Dossier-abc")},
+        {"__typename": "Dossier", "id": 123},
+        {"__typename": "Dossier", "id": id_of(&format!("Dossier-{missing}"))},
+        {"__typename": "Dossier", "id": id_of(&format!("Dossier-{}", v[2]))},
+    ]);
+    env.reset_stats().await;
+    let body = env.query(ENTITIES, json!({"r": reps})).await;
+    let got = body["data"]["_entities"].as_array().unwrap();
+    assert_eq!(got.len(), 8, "{body}");
+    assert_eq!(got[0]["number"], v[0]);
+    assert_eq!(got[7]["number"], v[2]);
+    assert!(got[1..7].iter().all(Value::is_null), "{body}");
+    let mut codes = error_codes(&body);
+    codes.sort_by_key(|(_, p)| p.to_string());
+    let mut expected: Vec<(String, Value)> = (1..=5)
+        .map(|i| ("BAD_USER_INPUT".to_owned(), json!(["_entities", i])))
+        .collect();
+    expected.push(("NOT_FOUND".to_owned(), json!(["_entities", 6])));
+    assert_eq!(codes, expected);
+    // The bad ids never reach DS: one document for the three decodable numbers, then (DS
+    // answered `data: null` for it because one is missing) one for the two survivors.
+    let stats = env.stats().await;
+    assert_eq!(stats["dossier_lookups"], 3 + 2, "{stats}");
+    assert_eq!(stats["graphql_requests"], 2, "{stats}");
+}
+
 #[tokio::test]
 async fn a_bad_representation_fails_alone() {
     let env = spawn().await;

@@ -73,7 +73,9 @@ pub fn number_from_id(id: &str) -> Option<i32> {
     let raw = STANDARD.decode(id.trim()).ok()?;
     let text = std::str::from_utf8(&raw).ok()?;
     let digits = text.strip_prefix("Dossier-")?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    // Canonical digits only, so the id we hand back is the id we were given.
+    let canonical = !digits.is_empty() && !digits.starts_with('0');
+    if !canonical || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     digits.parse::<i32>().ok().filter(|n| *n >= 1)
@@ -89,6 +91,13 @@ mod tests {
         assert_eq!(number_from_id("RG9zc2llci0w"), None); // Dossier-0
         assert_eq!(number_from_id("UHJvY2VkdXJlLTE="), None); // Procedure-1
         assert_eq!(number_from_id("not base64!"), None);
+        assert_eq!(number_from_id(&STANDARD.encode("Dossier-007")), None);
+        assert_eq!(number_from_id(&STANDARD.encode("Dossier--7")), None);
+        assert_eq!(number_from_id(&STANDARD.encode("Dossier-2147483648")), None);
+        assert_eq!(
+            number_from_id(&STANDARD.encode("Dossier-2147483647")),
+            Some(i32::MAX)
+        );
     }
 
     #[test]

@@ -180,6 +180,8 @@ impl Drop for MockServer {
 /// Starts the mock and serves until Ctrl-C or SIGTERM (the `ds-subgraph mock` command).
 pub async fn run(args: MockArgs) -> Result<(), MockError> {
     let mut server = MockServer::start(args).await?;
+    // On stdout, one stable line: with `--listen 127.0.0.1:0` this is how a script learns the port.
+    println!("ds-mock listening on {}", server.base_url());
     tracing::info!(
         api_url = %server.api_url(),
         visible_numbers = ?server.visible_numbers(),
