@@ -3,12 +3,13 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const exampleDir = dirname(dirname(fileURLToPath(import.meta.url)));
 export const repoRoot = join(exampleDir, '..', '..');
-export const binary = process.env.DS_SUBGRAPH_BIN ?? join(repoRoot, 'target', 'debug', 'ds-subgraph');
+const targetDir = resolve(repoRoot, process.env.CARGO_TARGET_DIR ?? 'target');
+export const binary = process.env.DS_SUBGRAPH_BIN ?? join(targetDir, 'debug', 'ds-subgraph');
 
 const running = new Set();
 
