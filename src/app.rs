@@ -1,13 +1,16 @@
 //! Start-up: wires config → DS client → loader → schema → HTTP server (zero-to-production style).
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use async_graphql::dataloader::DataLoader;
 use tokio::net::TcpListener;
+use tracing::Instrument;
 
 use crate::{
     config::Config,
-    graphql::{self, AppContext},
+    graphql::{self, AppContext, DsSchema},
+    health::Health,
     server::{self, AppState},
+    telemetry,
     upstream::{DossierLoader, DsClient},
 };
 
@@ -25,18 +28,35 @@ pub enum StartError {
 pub struct App {
     listener: TcpListener,
     router: axum::Router,
+    shutdown_grace: Duration,
+}
+
+/// The schema over a DS client, without any HTTP server (the `dossier` CLI uses it as is).
+pub fn build_schema(config: &Config) -> Result<(DsSchema, Arc<Health>), StartError> {
+    let client = Arc::new(DsClient::new(config.upstream.clone())?);
+    let health = client.health();
+    // One loader for the process: keys that concurrent requests load in the same tick share
+    // one upstream document. Results stay per key, so nothing leaks between requests.
+    // The load runs in the span of the request that triggered it, so its trace reaches DS.
+    let loader = DataLoader::new(DossierLoader::new(client), |fut| {
+        tokio::spawn(fut.in_current_span())
+    })
+    .max_batch_size(config.upstream.max_batch_size);
+    let schema = graphql::build_schema(AppContext::new(loader, config.web_base_url.clone()));
+    Ok((schema, health))
 }
 
 impl App {
     /// Binds the listen address (port 0 picks a free one) and builds the whole service.
     pub async fn build(config: Config) -> Result<App, StartError> {
-        let client = Arc::new(DsClient::new(config.upstream.clone())?);
-        // One loader for the process: keys that concurrent requests load in the same tick share
-        // one upstream document. Results stay per key, so nothing leaks between requests.
-        let loader = DataLoader::new(DossierLoader::new(client), tokio::spawn)
-            .max_batch_size(config.upstream.max_batch_size);
-        let schema = graphql::build_schema(AppContext::new(loader, config.web_base_url.clone()));
-        let router = server::router(AppState { schema });
+        let (schema, health) = build_schema(&config)?;
+        let router = server::router(AppState {
+            schema,
+            health,
+            ready_upstream_down: config.ready_upstream_down,
+            cache_control: config.cache_control.clone(),
+            metrics: telemetry::metrics::handle(),
+        });
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -44,7 +64,11 @@ impl App {
                     addr: config.listen,
                     source,
                 })?;
-        Ok(App { listener, router })
+        Ok(App {
+            listener,
+            router,
+            shutdown_grace: config.shutdown_grace,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -53,14 +77,36 @@ impl App {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    /// Serves until `shutdown` completes, then stops accepting and lets in-flight requests
+    /// finish for up to the grace period; those still running then are dropped.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        let (draining, drain_started) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = draining.send(());
+        });
+        let grace = self.shutdown_grace;
+        let deadline = async move {
+            if drain_started.await.is_err() {
+                // The server ended on its own: nothing to bound.
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            result = server => {
+                tracing::info!("shut down");
+                result
+            }
+            () = deadline => {
+                tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over: dropping in-flight requests");
+                Ok(())
+            }
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Typed configuration, read from flags and environment variables, validated once at start.
 use std::{net::SocketAddr, time::Duration};
 
+use axum::http::HeaderValue;
 use secrecy::SecretString;
 use url::Url;
 
@@ -37,6 +38,31 @@ pub struct ServeArgs {
     /// Demo mode: start the built-in DS mock in-process and serve against it.
     #[arg(long)]
     pub demo: bool,
+
+    /// `/readyz` answers 503 once DS has been unreachable (no answer, or 5xx) for this long, in
+    /// seconds; 0: at the first failure. A rejected token makes it 503 at once.
+    #[arg(long, env = "READY_UPSTREAM_DOWN_SECS", default_value_t = 60)]
+    pub ready_upstream_down_secs: u64,
+
+    /// On SIGTERM/SIGINT, how long in-flight requests may still run, in seconds.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 25)]
+    pub shutdown_grace_secs: u64,
+
+    /// `Cache-Control` of GraphQL responses: `no-store`, or `private` (`private, max-age=<cache
+    /// TTL>`). Dossiers are personal data: shared caches are never allowed.
+    #[arg(
+        long,
+        env = "HTTP_CACHE_CONTROL",
+        value_enum,
+        default_value = "no-store"
+    )]
+    pub http_cache_control: CacheControlMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CacheControlMode {
+    NoStore,
+    Private,
 }
 
 /// Validated configuration of the service.
@@ -45,6 +71,10 @@ pub struct Config {
     pub listen: SocketAddr,
     pub upstream: UpstreamConfig,
     pub web_base_url: Url,
+    pub ready_upstream_down: Duration,
+    pub shutdown_grace: Duration,
+    /// The `Cache-Control` of successful GraphQL responses (errors are always `no-store`).
+    pub cache_control: HeaderValue,
 }
 
 /// What the DS client needs. `Debug` never shows the token (`SecretString` redacts it).
@@ -62,6 +92,10 @@ pub enum ConfigError {
     MissingToken,
     #[error("{name} is not a valid http(s) URL: {value:?}")]
     InvalidUrl { name: &'static str, value: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("unknown environment variable {name} (a typo?); known: {known}")]
+    UnknownEnv { name: String, known: String },
     #[error("{name} must be between {min} and {max}, got {value}")]
     OutOfRange {
         name: &'static str,
@@ -83,9 +117,19 @@ impl ServeArgs {
         let web_base_url = parse_http_url("DS_WEB_BASE_URL", &self.ds_web_base_url)?;
         check_range("DS_MAX_BATCH_SIZE", self.ds_max_batch_size as u64, 1, 100)?;
         check_range("DS_TIMEOUT_SECS", self.ds_timeout_secs, 1, 60)?;
+        check_range(
+            "READY_UPSTREAM_DOWN_SECS",
+            self.ready_upstream_down_secs,
+            0,
+            86_400,
+        )?;
+        check_range("SHUTDOWN_GRACE_SECS", self.shutdown_grace_secs, 0, 3_600)?;
         Ok(Config {
             listen: self.listen,
             web_base_url,
+            ready_upstream_down: Duration::from_secs(self.ready_upstream_down_secs),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            cache_control: self.cache_control(),
             upstream: UpstreamConfig {
                 api_url,
                 token: SecretString::from(token),
@@ -93,6 +137,78 @@ impl ServeArgs {
                 timeout: Duration::from_secs(self.ds_timeout_secs),
             },
         })
+    }
+}
+
+impl ServeArgs {
+    /// `--demo` points the service at the built-in mock: an explicit DS endpoint or token too
+    /// means the operator expects something else, so neither silently wins.
+    pub fn check_demo(&self) -> Result<(), ConfigError> {
+        if self.demo && (self.ds_api_token.is_some() || self.ds_api_url != DEFAULT_DS_API_URL) {
+            return Err(ConfigError::Conflict(
+                "--demo serves against the built-in DS mock: unset DS_API_URL and DS_API_TOKEN \
+                 (or drop --demo to use the real DS)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// How long clients may keep a dossier: as long as our own cache would serve it.
+    fn cache_control(&self) -> HeaderValue {
+        match self.http_cache_control {
+            CacheControlMode::NoStore => HeaderValue::from_static("no-store"),
+            CacheControlMode::Private => {
+                HeaderValue::from_str(&format!("private, max-age={}", self.cache_ttl().as_secs()))
+                    .expect("digits are a valid header value")
+            }
+        }
+    }
+
+    /// The dossier cache's TTL; this build has no cache yet, so nothing is fresh for long.
+    fn cache_ttl(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+/// Prefixes of our environment variables: one of them with a name we do not know is a typo
+/// that would otherwise leave a setting silently at its default.
+const ENV_PREFIXES: &[&str] = &["DS_", "SUBGRAPH_", "READY_", "SHUTDOWN_", "HTTP_CACHE"];
+
+/// Refuses variables under our prefixes that no subcommand of `cli` reads.
+pub fn check_env_names(
+    cli: &clap::Command,
+    vars: impl IntoIterator<Item = String>,
+) -> Result<(), ConfigError> {
+    let mut known = Vec::new();
+    collect_env_names(cli, &mut known);
+    for name in vars {
+        let ours = ENV_PREFIXES.iter().any(|p| name.starts_with(p));
+        if ours && !known.contains(&name) {
+            let mut listed: Vec<&str> = known
+                .iter()
+                .map(String::as_str)
+                .filter(|k| ENV_PREFIXES.iter().any(|p| k.starts_with(p)))
+                .collect();
+            listed.sort_unstable();
+            listed.dedup();
+            return Err(ConfigError::UnknownEnv {
+                name,
+                known: listed.join(", "),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn collect_env_names(cmd: &clap::Command, out: &mut Vec<String>) {
+    out.extend(
+        cmd.get_arguments()
+            .filter_map(|a| a.get_env())
+            .map(|e| e.to_string_lossy().into_owned()),
+    );
+    for sub in cmd.get_subcommands() {
+        collect_env_names(sub, out);
     }
 }
 
@@ -161,10 +277,49 @@ mod tests {
             creds.validate(),
             Err(ConfigError::InvalidUrl { .. })
         ));
+        let grace = args(&["--ds-api-token", "t", "--shutdown-grace-secs", "9999"]);
+        assert!(matches!(
+            grace.validate(),
+            Err(ConfigError::OutOfRange { .. })
+        ));
         let big = args(&["--ds-api-token", "t", "--ds-max-batch-size", "0"]);
         assert!(matches!(
             big.validate(),
             Err(ConfigError::OutOfRange { .. })
         ));
+    }
+
+    #[test]
+    fn demo_conflicts_with_an_explicit_upstream() {
+        assert!(args(&["--demo"]).check_demo().is_ok());
+        let both = args(&["--demo", "--ds-api-token", "t"]);
+        assert!(matches!(both.check_demo(), Err(ConfigError::Conflict(_))));
+        let url = args(&["--demo", "--ds-api-url", "https://x.test/api/v2/graphql"]);
+        assert!(matches!(url.check_demo(), Err(ConfigError::Conflict(_))));
+    }
+
+    #[test]
+    fn cache_control_never_allows_shared_caches() {
+        let cfg = args(&["--ds-api-token", "t"]).validate().unwrap();
+        assert_eq!(cfg.cache_control, "no-store");
+        let private = args(&["--ds-api-token", "t", "--http-cache-control", "private"]);
+        let value = private.validate().unwrap().cache_control;
+        assert!(value.to_str().unwrap().starts_with("private, max-age="));
+        let public = Cli::try_parse_from(["test", "--http-cache-control", "public"]);
+        assert!(public.is_err());
+    }
+
+    #[test]
+    fn unknown_env_names_under_our_prefixes_are_refused() {
+        use clap::CommandFactory;
+        let cmd = Cli::command();
+        let ok = ["DS_API_TOKEN", "PATH", "LOG_FORMAT", "SHUTDOWN_GRACE_SECS"];
+        assert!(check_env_names(&cmd, ok.map(String::from)).is_ok());
+        let err = check_env_names(&cmd, ["DS_API_TOKNE".to_owned()]).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("DS_API_TOKNE") && msg.contains("DS_API_TOKEN"),
+            "{msg}"
+        );
     }
 }

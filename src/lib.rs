@@ -3,11 +3,14 @@
 //! Data flows one way: HTTP ([`server`]) → GraphQL ([`graphql`]) → dataloader → DS client
 //! ([`upstream`]) → DS. The [`mock`] is a DS-compatible upstream wired in only by the CLI and tests.
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod graphql;
+pub mod health;
 pub mod mock;
 pub mod server;
+pub mod telemetry;
 pub mod upstream;
 
 pub use app::App;

@@ -64,6 +64,10 @@ async fn graphql(State(st): State<Arc<MockState>>, headers: HeaderMap, body: Byt
             .and_then(|v| v.get("variables"))
             .filter(|v| !v.is_null())
             .cloned();
+        stats.last_traceparent = headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
     }
     let (fault, extra_latency, expired, poison, timeout) = {
         let mut f = st.faults();

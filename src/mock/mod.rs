@@ -57,6 +57,8 @@ pub struct MockStats {
     pub rate_limited: u64,
     pub last_query: Option<String>,
     pub last_variables: Option<serde_json::Value>,
+    /// The W3C `traceparent` header of the last request, to check trace propagation.
+    pub last_traceparent: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,7 @@
 //! Transport to DS and the mapping of DS answers to per-dossier results.
 use std::{
     collections::HashMap,
+    sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -9,8 +10,10 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::Value;
 
+use tracing::{field, Instrument};
+
 use super::{document::BatchDocument, model::DsDossier};
-use crate::{config::UpstreamConfig, error::Error};
+use crate::{config::UpstreamConfig, error::Error, health::Health, telemetry};
 
 /// DS nulls the whole `data` when one aliased dossier fails; each round drops the failing
 /// aliases and asks again for the survivors. Two rounds suffice against DS; the third only
@@ -22,6 +25,7 @@ pub type BatchResult = HashMap<i32, Result<DsDossier, Error>>;
 pub struct DsClient {
     http: reqwest::Client,
     config: UpstreamConfig,
+    health: Arc<Health>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,7 +80,16 @@ impl DsClient {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("ds-subgraph/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { http, config })
+        Ok(Self {
+            http,
+            config,
+            health: Arc::default(),
+        })
+    }
+
+    /// What this client has learnt of DS's state, for `/readyz`.
+    pub fn health(&self) -> Arc<Health> {
+        self.health.clone()
     }
 
     pub fn max_batch_size(&self) -> usize {
@@ -114,17 +127,48 @@ impl DsClient {
         results
     }
 
+    /// One DS request, in its own span, counted in the metrics and in `/readyz`'s state.
     async fn post(&self, doc: &BatchDocument) -> Result<GraphQlResponse, Error> {
+        let span = tracing::info_span!(
+            "ds.request",
+            otel.kind = "client",
+            keys = doc.aliases.len(),
+            status = field::Empty,
+            duration_ms = field::Empty,
+            outcome = field::Empty,
+        );
+        async {
+            let started = std::time::Instant::now();
+            let result = self.send(doc).await;
+            let elapsed = started.elapsed();
+            let outcome = telemetry::metrics::upstream_outcome(result.as_ref().map(|_| ()));
+            let span = tracing::Span::current();
+            span.record("duration_ms", elapsed.as_millis() as u64);
+            span.record("outcome", outcome);
+            telemetry::metrics::upstream_request(
+                result.as_ref().map(|_| ()),
+                doc.aliases.len(),
+                elapsed,
+            );
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn send(&self, doc: &BatchDocument) -> Result<GraphQlResponse, Error> {
         let started = std::time::Instant::now();
         let sent = self
             .http
             .post(self.config.api_url.clone())
             .bearer_auth(self.config.token.expose_secret())
             .header(header::ACCEPT, "application/json")
+            .headers(telemetry::trace_headers())
             .json(&doc.body())
             .send()
             .await;
         let resp = sent.map_err(|e| {
+            self.health.upstream_unreachable();
             tracing::warn!(error = %without_url(&e), "DS request failed");
             if e.is_timeout() {
                 Error::UpstreamTimeout
@@ -133,6 +177,13 @@ impl DsClient {
             }
         })?;
         let status = resp.status();
+        tracing::Span::current().record("status", status.as_u16());
+        match status.as_u16() {
+            200 => self.health.upstream_ok(),
+            401 | 403 => self.health.upstream_auth_rejected(),
+            500..=599 => self.health.upstream_unreachable(),
+            _ => self.health.upstream_answered(),
+        }
         tracing::debug!(
             keys = doc.aliases.len(),
             status = status.as_u16(),
