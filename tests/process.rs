@@ -368,3 +368,87 @@ async fn env_example_matches_the_help_of_the_commands() {
         );
     }
 }
+
+/// A stand-in OTLP/HTTP collector: keeps every `POST /v1/traces` body.
+async fn start_collector() -> (String, Arc<Mutex<Vec<axum::body::Bytes>>>) {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let sink = received.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| async move {
+            sink.lock().unwrap().push(body);
+            (
+                [("content-type", "application/x-protobuf")],
+                Vec::<u8>::new(),
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_are_exported_over_otlp_in_the_router_trace() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message;
+
+    let (collector, received) = start_collector().await;
+    let mock = start_mock().await;
+    let mut served = Served::start(&mock, &[("OTEL_EXPORTER_OTLP_ENDPOINT", &collector)]).await;
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let resp = reqwest::Client::new()
+        .post(served.url("/graphql"))
+        .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
+        .json(&query_one(mock.visible_numbers()[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // Exit flushes the batch exporter.
+    served.signal("TERM");
+    assert_eq!(served.child.wait().await.unwrap().code(), Some(0));
+
+    let spans: Vec<_> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|body| {
+            ExportTraceServiceRequest::decode(body.as_ref())
+                .expect("OTLP protobuf")
+                .resource_spans
+        })
+        .flat_map(|rs| rs.scope_spans)
+        .flat_map(|ss| ss.spans)
+        .filter(|s| hex(&s.trace_id) == trace_id)
+        .collect();
+    let server = spans
+        .iter()
+        .find(|s| s.name == "POST /graphql")
+        .unwrap_or_else(|| panic!("no server span in {spans:?}"));
+    assert_eq!(
+        hex(&server.parent_span_id),
+        "b7ad6b7169203331",
+        "child of the router's span"
+    );
+    let upstream = spans
+        .iter()
+        .find(|s| s.name == "ds.request")
+        .expect("a span per DS call");
+    let attribute = |key: &str| {
+        let a = upstream.attributes.iter().find(|a| a.key == key);
+        format!(
+            "{:?}",
+            a.unwrap_or_else(|| panic!("no {key} in {upstream:?}"))
+                .value
+        )
+    };
+    assert!(attribute("keys").contains("IntValue(1)"), "batch size");
+    assert!(attribute("status").contains("IntValue(200)"), "HTTP status");
+    assert!(attribute("duration_ms").contains("IntValue("), "duration");
+}

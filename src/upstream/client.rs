@@ -132,7 +132,7 @@ impl DsClient {
         let span = tracing::info_span!(
             "ds.request",
             otel.kind = "client",
-            keys = doc.aliases.len(),
+            keys = doc.aliases.len() as i64,
             status = field::Empty,
             duration_ms = field::Empty,
             outcome = field::Empty,
@@ -143,7 +143,7 @@ impl DsClient {
             let elapsed = started.elapsed();
             let outcome = telemetry::metrics::upstream_outcome(result.as_ref().map(|_| ()));
             let span = tracing::Span::current();
-            span.record("duration_ms", elapsed.as_millis() as u64);
+            span.record("duration_ms", elapsed.as_millis() as i64);
             span.record("outcome", outcome);
             telemetry::metrics::upstream_request(
                 result.as_ref().map(|_| ()),
@@ -177,7 +177,7 @@ impl DsClient {
             }
         })?;
         let status = resp.status();
-        tracing::Span::current().record("status", status.as_u16());
+        tracing::Span::current().record("status", i64::from(status.as_u16()));
         match status.as_u16() {
             200 => self.health.upstream_ok(),
             401 | 403 => self.health.upstream_auth_rejected(),
