@@ -128,7 +128,7 @@ async fn until_upstream_requests(mock: &MockServer, count: u64) {
 async fn sigterm_finishes_the_in_flight_request_then_exits_0() {
     let mock = start_mock().await;
     let mut served = Served::start(&mock, &[]).await;
-    set_fault(&mock, json!({"latency_ms": 500})).await;
+    set_fault(&mock, json!({"latency_ms": 1000})).await;
     let n = mock.visible_numbers()[0];
     let request = tokio::spawn(
         reqwest::Client::new()
