@@ -174,6 +174,8 @@ impl ServeArgs {
 /// Prefixes of our environment variables: one of them with a name we do not know is a typo
 /// that would otherwise leave a setting silently at its default.
 const ENV_PREFIXES: &[&str] = &["DS_", "SUBGRAPH_", "READY_", "SHUTDOWN_", "HTTP_CACHE"];
+/// Left to tooling around the binary (e.g. `DS_SUBGRAPH_BIN` of the federation e2e suite).
+const ENV_RESERVED_PREFIX: &str = "DS_SUBGRAPH_";
 
 /// Refuses variables under our prefixes that no subcommand of `cli` reads.
 pub fn check_env_names(
@@ -183,7 +185,8 @@ pub fn check_env_names(
     let mut known = Vec::new();
     collect_env_names(cli, &mut known);
     for name in vars {
-        let ours = ENV_PREFIXES.iter().any(|p| name.starts_with(p));
+        let ours = ENV_PREFIXES.iter().any(|p| name.starts_with(p))
+            && !name.starts_with(ENV_RESERVED_PREFIX);
         if ours && !known.contains(&name) {
             let mut listed: Vec<&str> = known
                 .iter()
@@ -313,7 +316,13 @@ mod tests {
     fn unknown_env_names_under_our_prefixes_are_refused() {
         use clap::CommandFactory;
         let cmd = Cli::command();
-        let ok = ["DS_API_TOKEN", "PATH", "LOG_FORMAT", "SHUTDOWN_GRACE_SECS"];
+        let ok = [
+            "DS_API_TOKEN",
+            "PATH",
+            "LOG_FORMAT",
+            "SHUTDOWN_GRACE_SECS",
+            "DS_SUBGRAPH_BIN",
+        ];
         assert!(check_env_names(&cmd, ok.map(String::from)).is_ok());
         let err = check_env_names(&cmd, ["DS_API_TOKNE".to_owned()]).unwrap_err();
         let msg = err.to_string();

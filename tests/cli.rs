@@ -70,6 +70,9 @@ async fn demo_mode_answers_its_own_example_query() {
     let mut child = Kill(
         std::process::Command::new(env!("CARGO_BIN_EXE_ds-subgraph"))
             .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+            // --demo refuses an explicit DS endpoint or token from the caller's shell.
+            .env_remove("DS_API_TOKEN")
+            .env_remove("DS_API_URL")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
