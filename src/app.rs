@@ -6,6 +6,7 @@ use tokio::net::TcpListener;
 use tracing::Instrument;
 
 use crate::{
+    cache::DossierCache,
     config::Config,
     graphql::{self, AppContext, DsSchema},
     health::Health,
@@ -35,14 +36,21 @@ pub struct App {
 pub fn build_schema(config: &Config) -> Result<(DsSchema, Arc<Health>), StartError> {
     let client = Arc::new(DsClient::new(config.upstream.clone())?);
     let health = client.health();
-    // One loader for the process: keys that concurrent requests load in the same tick share
+    let cache = Arc::new(DossierCache::new(&config.cache));
+    let deadline = config.upstream.deadline;
+    // One loader for the process: keys that concurrent requests load in the same window share
     // one upstream document. Results stay per key, so nothing leaks between requests.
     // The load runs in the span of the request that triggered it, so its trace reaches DS.
-    let loader = DataLoader::new(DossierLoader::new(client), |fut| {
+    let loader = DataLoader::new(DossierLoader::new(client, cache, deadline), |fut| {
         tokio::spawn(fut.in_current_span())
     })
-    .max_batch_size(config.upstream.max_batch_size);
-    let schema = graphql::build_schema(AppContext::new(loader, config.web_base_url.clone()));
+    .max_batch_size(config.upstream.max_batch_size)
+    .delay(config.upstream.batch_window);
+    let schema = graphql::build_schema(AppContext::new(
+        loader,
+        config.web_base_url.clone(),
+        deadline,
+    ));
     Ok((schema, health))
 }
 

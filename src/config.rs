@@ -35,6 +35,46 @@ pub struct ServeArgs {
     #[arg(long, env = "DS_TIMEOUT_SECS", default_value_t = 10)]
     pub ds_timeout_secs: u64,
 
+    /// How long the loader gathers keys (of every concurrent request) into one DS document, in ms.
+    #[arg(long, env = "DS_BATCH_WINDOW_MS", default_value_t = 5)]
+    pub ds_batch_window_ms: u64,
+
+    /// Overall time budget of one lookup, in seconds: limiter wait, retries and all.
+    #[arg(long, env = "DS_DEADLINE_SECS", default_value_t = 15)]
+    pub ds_deadline_secs: u64,
+
+    /// Seconds a fetched dossier is served from cache without asking DS (0 = always ask DS).
+    #[arg(long, env = "DS_CACHE_TTL", default_value_t = 30)]
+    pub ds_cache_ttl: u64,
+
+    /// When DS fails, a cached dossier up to this many seconds old is served instead (0 = never).
+    #[arg(long, env = "DS_STALE_IF_ERROR", default_value_t = 600)]
+    pub ds_stale_if_error: u64,
+
+    /// Seconds a "not found" or "forbidden" answer is remembered (0 = not at all).
+    #[arg(long, env = "DS_NEGATIVE_CACHE_TTL", default_value_t = 5)]
+    pub ds_negative_cache_ttl: u64,
+
+    /// Most dossiers held in the cache.
+    #[arg(long, env = "DS_CACHE_MAX_ENTRIES", default_value_t = 10_000)]
+    pub ds_cache_max_entries: u64,
+
+    /// Upstream requests per minute this service allows itself (DS allows 400 per token).
+    #[arg(long, env = "DS_RATE_LIMIT_PER_MIN", default_value_t = 360)]
+    pub ds_rate_limit_per_min: u32,
+
+    /// Upstream requests that may start at once before the per-minute pace applies.
+    #[arg(long, env = "DS_RATE_LIMIT_BURST", default_value_t = 20)]
+    pub ds_rate_limit_burst: u32,
+
+    /// Retries of one upstream request after a timeout, a connection error or a 5xx.
+    #[arg(long, env = "DS_MAX_RETRIES", default_value_t = 2)]
+    pub ds_max_retries: u32,
+
+    /// Retries allowed per minute across all requests (0 = never retry).
+    #[arg(long, env = "DS_RETRY_BUDGET_PER_MIN", default_value_t = 40)]
+    pub ds_retry_budget_per_min: u32,
+
     /// Demo mode: start the built-in DS mock in-process and serve against it.
     #[arg(long)]
     pub demo: bool,
@@ -70,11 +110,23 @@ pub enum CacheControlMode {
 pub struct Config {
     pub listen: SocketAddr,
     pub upstream: UpstreamConfig,
+    pub cache: CacheConfig,
     pub web_base_url: Url,
     pub ready_upstream_down: Duration,
     pub shutdown_grace: Duration,
     /// The `Cache-Control` of successful GraphQL responses (errors are always `no-store`).
     pub cache_control: HeaderValue,
+}
+
+/// The dossier cache (see `crate::cache`).
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// Zero: never served without asking DS.
+    pub ttl: Duration,
+    pub stale_if_error: Duration,
+    /// Zero: negative answers are not remembered.
+    pub negative_ttl: Duration,
+    pub max_entries: u64,
 }
 
 /// What the DS client needs. `Debug` never shows the token (`SecretString` redacts it).
@@ -83,7 +135,14 @@ pub struct UpstreamConfig {
     pub api_url: Url,
     pub token: SecretString,
     pub max_batch_size: usize,
+    pub batch_window: Duration,
     pub timeout: Duration,
+    pub deadline: Duration,
+    pub rate_limit_per_min: u32,
+    pub rate_limit_burst: u32,
+    pub max_retries: u32,
+    /// Zero: never retry.
+    pub retry_budget_per_min: u32,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -124,17 +183,65 @@ impl ServeArgs {
             86_400,
         )?;
         check_range("SHUTDOWN_GRACE_SECS", self.shutdown_grace_secs, 0, 3_600)?;
+        check_range("DS_BATCH_WINDOW_MS", self.ds_batch_window_ms, 0, 1_000)?;
+        check_range("DS_DEADLINE_SECS", self.ds_deadline_secs, 1, 300)?;
+        check_range("DS_CACHE_TTL", self.ds_cache_ttl, 0, 86_400)?;
+        check_range("DS_STALE_IF_ERROR", self.ds_stale_if_error, 0, 7 * 86_400)?;
+        check_range(
+            "DS_NEGATIVE_CACHE_TTL",
+            self.ds_negative_cache_ttl,
+            0,
+            3_600,
+        )?;
+        check_range(
+            "DS_CACHE_MAX_ENTRIES",
+            self.ds_cache_max_entries,
+            1,
+            10_000_000,
+        )?;
+        check_range(
+            "DS_RATE_LIMIT_PER_MIN",
+            self.ds_rate_limit_per_min.into(),
+            1,
+            100_000,
+        )?;
+        check_range(
+            "DS_RATE_LIMIT_BURST",
+            self.ds_rate_limit_burst.into(),
+            1,
+            10_000,
+        )?;
+        check_range("DS_MAX_RETRIES", self.ds_max_retries.into(), 0, 10)?;
+        check_range(
+            "DS_RETRY_BUDGET_PER_MIN",
+            self.ds_retry_budget_per_min.into(),
+            0,
+            100_000,
+        )?;
+        let secs = Duration::from_secs;
         Ok(Config {
             listen: self.listen,
             web_base_url,
             ready_upstream_down: Duration::from_secs(self.ready_upstream_down_secs),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             cache_control: self.cache_control(),
+            cache: CacheConfig {
+                ttl: secs(self.ds_cache_ttl),
+                stale_if_error: secs(self.ds_stale_if_error),
+                negative_ttl: secs(self.ds_negative_cache_ttl),
+                max_entries: self.ds_cache_max_entries,
+            },
             upstream: UpstreamConfig {
                 api_url,
                 token: SecretString::from(token),
                 max_batch_size: self.ds_max_batch_size,
-                timeout: Duration::from_secs(self.ds_timeout_secs),
+                batch_window: Duration::from_millis(self.ds_batch_window_ms),
+                timeout: secs(self.ds_timeout_secs),
+                deadline: secs(self.ds_deadline_secs),
+                rate_limit_per_min: self.ds_rate_limit_per_min,
+                rate_limit_burst: self.ds_rate_limit_burst,
+                max_retries: self.ds_max_retries,
+                retry_budget_per_min: self.ds_retry_budget_per_min,
             },
         })
     }
@@ -165,9 +272,9 @@ impl ServeArgs {
         }
     }
 
-    /// The dossier cache's TTL; this build has no cache yet, so nothing is fresh for long.
+    /// How long a dossier may be served from our cache: a client may keep it as long.
     fn cache_ttl(&self) -> Duration {
-        Duration::ZERO
+        Duration::from_secs(self.ds_cache_ttl)
     }
 }
 
@@ -285,11 +392,20 @@ mod tests {
             grace.validate(),
             Err(ConfigError::OutOfRange { .. })
         ));
-        let big = args(&["--ds-api-token", "t", "--ds-max-batch-size", "0"]);
-        assert!(matches!(
-            big.validate(),
-            Err(ConfigError::OutOfRange { .. })
-        ));
+        for (flag, value) in [
+            ("--ds-max-batch-size", "0"),
+            ("--ds-deadline-secs", "0"),
+            ("--ds-rate-limit-per-min", "0"),
+            ("--ds-rate-limit-burst", "0"),
+            ("--ds-max-retries", "11"),
+            ("--ds-cache-max-entries", "0"),
+        ] {
+            let bad = args(&["--ds-api-token", "t", flag, value]);
+            assert!(
+                matches!(bad.validate(), Err(ConfigError::OutOfRange { .. })),
+                "{flag} {value}"
+            );
+        }
     }
 
     #[test]

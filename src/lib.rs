@@ -3,6 +3,7 @@
 //! Data flows one way: HTTP ([`server`]) → GraphQL ([`graphql`]) → dataloader → DS client
 //! ([`upstream`]) → DS. The [`mock`] is a DS-compatible upstream wired in only by the CLI and tests.
 pub mod app;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -81,7 +81,8 @@ async fn metrics_are_scraped_and_count_requests() {
 
 #[tokio::test]
 async fn upstream_failures_are_counted_by_outcome() {
-    let env = spawn().await;
+    // No retry, so that the one injected 503 is what the client sees.
+    let env = spawn_with(mock_args(), &["--ds-max-retries", "0"]).await;
     let label = Some(("outcome", "unavailable"));
     let before = value(
         &scrape(&env).await,

@@ -37,13 +37,14 @@ async fn whole_request_failures_have_typed_codes() {
     let env = spawn().await;
     for (fault, code) in [
         (json!({"expired": true}), "UPSTREAM_AUTH"),
-        (json!({"status": 429}), "UPSTREAM_RATE_LIMITED"),
         (json!({"status": 500}), "UPSTREAM_UNAVAILABLE"),
         (json!({"status": 502}), "UPSTREAM_UNAVAILABLE"),
         (json!({"status": 503}), "UPSTREAM_UNAVAILABLE"),
         (json!({"body": "html"}), "UPSTREAM_BAD_RESPONSE"),
         (json!({"body": "malformed"}), "UPSTREAM_BAD_RESPONSE"),
         (json!({"body": "unexpected"}), "UPSTREAM_BAD_RESPONSE"),
+        // Last: a 429 pauses every upstream call until DS's reset, so later faults would not run.
+        (json!({"status": 429}), "UPSTREAM_RATE_LIMITED"),
     ] {
         env.http
             .delete(format!("{}/mock/faults", env.mock.base_url()))
@@ -88,6 +89,8 @@ async fn a_slow_ds_is_upstream_timeout() {
         error_codes(&body),
         vec![("UPSTREAM_TIMEOUT".to_owned(), json!(["dossier"]))]
     );
+    // A timeout is retried, twice by default.
+    assert_eq!(env.upstream_requests().await, 3);
 }
 
 #[tokio::test]

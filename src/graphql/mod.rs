@@ -1,6 +1,7 @@
 //! The schema this subgraph exposes: types, the Query root, federation entities.
 mod entities;
 mod query;
+mod stale;
 mod types;
 
 use std::sync::LazyLock;
@@ -12,10 +13,15 @@ use url::Url;
 
 use crate::{
     error::Error,
-    upstream::{DossierLoader, Lookup},
+    upstream::{DossierKey, DossierLoader, FieldSet, Lookup},
 };
 pub use query::Query;
+pub use stale::{StaleDossiers, StaleReport};
 pub use types::{Dossier, DossierState};
+
+/// The loader enforces the deadline itself (limiter waits, retries, attempt timeouts); this
+/// margin lets it report its own, more precise error before the request gives up on it.
+const GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 pub type DsSchema = Schema<Query, EmptyMutation, EmptySubscription>;
 
@@ -23,13 +29,20 @@ pub type DsSchema = Schema<Query, EmptyMutation, EmptySubscription>;
 pub struct AppContext {
     loader: DataLoader<DossierLoader>,
     web_base_url: Url,
+    /// Overall deadline of one client request's lookups.
+    deadline: std::time::Duration,
 }
 
 impl AppContext {
-    pub fn new(loader: DataLoader<DossierLoader>, web_base_url: Url) -> Self {
+    pub fn new(
+        loader: DataLoader<DossierLoader>,
+        web_base_url: Url,
+        deadline: std::time::Duration,
+    ) -> Self {
         Self {
             loader,
             web_base_url,
+            deadline,
         }
     }
 
@@ -41,11 +54,25 @@ impl AppContext {
     }
 
     /// Looks dossiers up through the loader; the result has one entry per distinct number.
-    pub async fn lookup_many(&self, numbers: &[i32]) -> std::collections::HashMap<i32, Lookup> {
-        let Ok(mut found) = self.loader.load_many(numbers.iter().copied()).await;
-        // The client answers every key; a key missing here would be a bug upstream of us.
+    /// Past the request deadline, a number still waiting gets its stale copy or a timeout.
+    pub async fn lookup_many(
+        &self,
+        numbers: &[i32],
+        fields: FieldSet,
+    ) -> std::collections::HashMap<i32, Lookup> {
+        let keys = numbers.iter().map(|&number| DossierKey { number, fields });
+        let load = self.loader.load_many(keys);
+        let mut found: std::collections::HashMap<i32, Lookup> =
+            match tokio::time::timeout(self.deadline + GRACE, load).await {
+                Ok(Ok(found)) => found.into_iter().map(|(k, v)| (k.number, v)).collect(),
+                Err(_elapsed) => Default::default(),
+            };
         for n in numbers {
-            found.entry(*n).or_insert(Err(Error::UpstreamBadResponse));
+            found.entry(*n).or_insert_with(|| {
+                self.loader
+                    .loader()
+                    .on_error(*n, fields, Error::UpstreamTimeout)
+            });
         }
         found
     }
@@ -66,6 +93,7 @@ pub fn check_number(number: i64) -> Result<i32, Error> {
 pub fn build_schema(app: AppContext) -> DsSchema {
     Schema::build(Query, EmptyMutation, EmptySubscription)
         .data(app)
+        .extension(StaleReport)
         .finish()
 }
 

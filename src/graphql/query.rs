@@ -4,9 +4,9 @@ use async_graphql::{Any, Context, Object};
 use super::{
     check_number,
     entities::{representation_number, Entity, Service},
-    federation_sdl, AppContext, Dossier,
+    federation_sdl, AppContext, Dossier, StaleDossiers,
 };
-use crate::error::Error;
+use crate::{error::Error, upstream::FieldSet};
 
 pub struct Query;
 
@@ -22,7 +22,11 @@ async fn resolve_list(
         .iter()
         .filter_map(|k| k.as_ref().ok().copied())
         .collect();
-    let found = app.lookup_many(&valid).await;
+    let fields = ctx.field().selection_set().fold(FieldSet::CORE, |set, f| {
+        set.union(FieldSet::for_field(f.name()))
+    });
+    let found = app.lookup_many(&valid, fields).await;
+    let stale = ctx.data_opt::<StaleDossiers>();
     keys.into_iter()
         .enumerate()
         .map(|(i, key)| {
@@ -33,7 +37,12 @@ async fn resolve_list(
                     .unwrap_or(Err(Error::UpstreamBadResponse))
             });
             match result {
-                Ok(d) => Some(Dossier(d)),
+                Ok(found) => {
+                    if let (Some(age), Some(stale)) = (found.stale_age, stale) {
+                        stale.push(found.dossier.number, age.as_secs());
+                    }
+                    Some(Dossier(found.dossier))
+                }
                 Err(e) => {
                     ctx.add_error(e.at(ctx, list.then_some(i)));
                     None

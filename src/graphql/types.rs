@@ -3,8 +3,13 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Enum, Object, SimpleObject, ID};
 
+use async_graphql::ErrorExtensions;
+
 use super::AppContext;
-use crate::upstream::{model::DsMessage, DsDossier};
+use crate::{
+    error::Error,
+    upstream::{model::DsMessage, DsDossier},
+};
 
 /// The state of a dossier, with DS's own value names.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -91,31 +96,44 @@ impl Dossier {
     async fn date_suppression_par_usager(&self) -> Option<&str> {
         self.0.date_suppression_par_usager.as_deref()
     }
-    async fn usager(&self) -> Usager {
-        Usager {
-            email: self.0.usager.email.clone(),
-        }
+    async fn usager(&self) -> async_graphql::Result<Usager> {
+        let u = fetched(&self.0.usager)?;
+        Ok(Usager {
+            email: u.email.clone(),
+        })
     }
-    async fn demarche(&self) -> Demarche {
-        let d = &self.0.demarche;
-        Demarche {
+    async fn demarche(&self) -> async_graphql::Result<Demarche> {
+        let d = fetched(&self.0.demarche)?;
+        Ok(Demarche {
             id: ID(d.id.clone()),
             number: d.number,
             title: d.title.clone(),
-        }
+        })
     }
     /// Messages exchanged on the dossier, oldest first. Bodies may hold HTML.
-    async fn messages(&self) -> Vec<Message> {
-        self.0.messages.iter().cloned().map(Message).collect()
+    async fn messages(&self) -> async_graphql::Result<Vec<Message>> {
+        Ok(fetched(&self.0.messages)?
+            .iter()
+            .cloned()
+            .map(Message)
+            .collect())
     }
     /// The newest message, or null when there is none.
-    async fn last_message(&self) -> Option<Message> {
-        self.0.messages.last().cloned().map(Message)
+    async fn last_message(&self) -> async_graphql::Result<Option<Message>> {
+        Ok(fetched(&self.0.messages)?.last().cloned().map(Message))
     }
     /// Link to the dossier on the DS web site.
     async fn web_url(&self, ctx: &Context<'_>) -> String {
         ctx.data_unchecked::<AppContext>().web_url(self.0.number)
     }
+}
+
+/// A field group the upstream document did not ask for. Projection derives the groups from the
+/// selection, so this only happens if DS leaves out a field it was asked for.
+fn fetched<T>(group: &Option<T>) -> async_graphql::Result<&T> {
+    group
+        .as_ref()
+        .ok_or_else(|| Error::UpstreamBadResponse.extend())
 }
 
 /// The usager (citizen) who filed the dossier.

@@ -19,6 +19,13 @@
 //!   "latency_ms": 250,      // extra latency before each GraphQL answer
 //!   "poison": [1000003],    // a document asking for one of these numbers fails as a whole:
 //!                           //   HTTP 500 + internal_error body (an error without a path)
+//!   "poison_status": 200,   // 200: poisoned documents get DS's other whole-document failure
+//!                           //   instead, HTTP 200 + an invalid_null error without a path
+//!                           //   and "data": null (500, the default, restores the above)
+//!   "location": "http://x/", // where an injected 3xx points (default: the mock's own API URL),
+//!                           //   e.g. another host, as DS's transitional domain does
+//!   "retry_after": 30,      // 429 answers also carry `Retry-After: 30`, as a proxy in front
+//!                           //   of DS would (DS itself only sends RateLimit-Reset)
 //!   "timeout": [1000004],   // these numbers fail with "Timeout on Query.dossier", code
 //!                           //   "timeout", path [alias] (so data is null, HTTP 200)
 //!   "expired": true         // the (valid) token is treated as expired: 401 "Token expired"
@@ -50,6 +57,9 @@ pub struct FaultSpec {
     pub times: Option<u32>,
     pub latency_ms: Option<u64>,
     pub poison: Option<Vec<i32>>,
+    pub poison_status: Option<u16>,
+    pub location: Option<String>,
+    pub retry_after: Option<u64>,
     pub timeout: Option<Vec<i32>>,
     pub expired: Option<bool>,
 }
@@ -70,6 +80,11 @@ pub struct Faults {
     pub remaining: Option<u32>,
     pub latency_ms: u64,
     pub poison: BTreeSet<i32>,
+    /// 200: poisoned documents fail with DS's invalid_null error instead of a 500.
+    pub poison_status: Option<u16>,
+    /// Where an injected redirect points; `None`: the mock's own API URL.
+    pub location: Option<String>,
+    pub retry_after: Option<u64>,
     pub timeout: BTreeSet<i32>,
     pub expired: bool,
 }
@@ -88,6 +103,15 @@ impl Faults {
         }
         if let Some(p) = spec.poison {
             self.poison = p.into_iter().collect();
+        }
+        if let Some(s) = spec.poison_status {
+            self.poison_status = Some(s);
+        }
+        if let Some(l) = spec.location {
+            self.location = Some(l);
+        }
+        if let Some(r) = spec.retry_after {
+            self.retry_after = Some(r);
         }
         if let Some(t) = spec.timeout {
             self.timeout = t.into_iter().collect();

@@ -24,6 +24,7 @@ pub struct MockState {
     pub schema: MockSchema,
     pub limiter: RateLimiter,
     pub stats: Mutex<MockStats>,
+    pub arrivals: Mutex<super::Arrivals>,
     pub faults: Mutex<Faults>,
     /// Where an injected redirect points.
     pub api_url: String,
@@ -55,6 +56,12 @@ async fn graphql(State(st): State<Arc<MockState>>, headers: HeaderMap, body: Byt
     {
         let mut stats = st.stats();
         stats.graphql_requests += 1;
+        let last_second = st
+            .arrivals
+            .lock()
+            .expect("mock arrivals lock")
+            .record(std::time::Instant::now());
+        stats.peak_requests_per_second = stats.peak_requests_per_second.max(last_second);
         let fields = parsed.as_ref().ok();
         stats.last_query = fields
             .and_then(|v| v.get("query"))
@@ -69,23 +76,25 @@ async fn graphql(State(st): State<Arc<MockState>>, headers: HeaderMap, body: Byt
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
     }
-    let (fault, extra_latency, expired, poison, timeout) = {
+    let (fault, extra_latency, expired, poison, timeout, poison_status, retry_after) = {
         let mut f = st.faults();
-        let fault = f.take_response_fault();
+        let fault = f.take_response_fault().map(|r| (r, f.location.clone()));
         (
             fault,
             f.latency_ms,
             f.expired,
             f.poison.clone(),
             f.timeout.clone(),
+            f.poison_status,
+            f.retry_after,
         )
     };
     let latency = st.latency + Duration::from_millis(extra_latency);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    if let Some(fault) = fault {
-        return fault_response(&st, fault);
+    if let Some((fault, location)) = fault {
+        return with_retry_after(fault_response(&st, fault, location), retry_after);
     }
 
     // rack-attack runs before the controller, and only throttles requests with a key.
@@ -95,7 +104,7 @@ async fn graphql(State(st): State<Arc<MockState>>, headers: HeaderMap, body: Byt
     if let Some(key) = authorization {
         if let Err(t) = st.limiter.check(key) {
             st.stats().rate_limited += 1;
-            return responses::rate_limited(t.limit, t.reset);
+            return with_retry_after(responses::rate_limited(t.limit, t.reset), retry_after);
         }
     }
     let token_ok = authorization
@@ -136,8 +145,17 @@ async fn graphql(State(st): State<Arc<MockState>>, headers: HeaderMap, body: Byt
         .load(std::sync::atomic::Ordering::Relaxed);
     match outcome {
         Outcome::Ok(body) => body.into_response(StatusCode::OK),
+        Outcome::Poisoned if poison_status == Some(200) => responses::invalid_null(),
         Outcome::Poisoned => responses::internal_error(),
     }
+}
+
+fn with_retry_after(mut resp: Response, secs: Option<u64>) -> Response {
+    if let Some(secs) = secs.filter(|_| resp.status() == StatusCode::TOO_MANY_REQUESTS) {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+    }
+    resp
 }
 
 enum VariablesError {
@@ -163,7 +181,7 @@ fn variables(raw: Option<&serde_json::Value>) -> Result<serde_json::Value, Varia
     }
 }
 
-fn fault_response(st: &MockState, fault: ResponseFault) -> Response {
+fn fault_response(st: &MockState, fault: ResponseFault, location: Option<String>) -> Response {
     let status = fault
         .status
         .and_then(|s| StatusCode::from_u16(s).ok())
@@ -191,7 +209,9 @@ fn fault_response(st: &MockState, fault: ResponseFault) -> Response {
             };
             responses::rate_limited(limit, (now / 60 + 1) * 60)
         }
-        301 | 302 | 307 | 308 => responses::redirect(status, &st.api_url),
+        301 | 302 | 307 | 308 => {
+            responses::redirect(status, location.as_deref().unwrap_or(&st.api_url))
+        }
         _ => responses::html_page(status),
     }
 }
@@ -202,6 +222,7 @@ async fn stats(State(st): State<Arc<MockState>>) -> Json<MockStats> {
 
 async fn reset(State(st): State<Arc<MockState>>) -> StatusCode {
     *st.stats() = MockStats::default();
+    *st.arrivals.lock().expect("mock arrivals lock") = Default::default();
     *st.faults() = Faults::default();
     st.limiter.reset();
     StatusCode::NO_CONTENT

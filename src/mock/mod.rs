@@ -59,6 +59,29 @@ pub struct MockStats {
     pub last_variables: Option<serde_json::Value>,
     /// The W3C `traceparent` header of the last request, to check trace propagation.
     pub last_traceparent: Option<String>,
+    /// Most GraphQL requests received within any one second: what a client's rate looks like
+    /// from DS's side.
+    pub peak_requests_per_second: u64,
+}
+
+/// Arrival times of the last second of GraphQL requests, for `peak_requests_per_second`.
+#[derive(Debug, Default)]
+struct Arrivals(std::collections::VecDeque<std::time::Instant>);
+
+impl Arrivals {
+    /// Records one arrival; returns how many arrived within the last second.
+    fn record(&mut self, now: std::time::Instant) -> u64 {
+        let window = Duration::from_secs(1);
+        while self
+            .0
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
+            self.0.pop_front();
+        }
+        self.0.push_back(now);
+        self.0.len() as u64
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +133,7 @@ impl MockServer {
             schema: schema::build(data.clone()),
             limiter: RateLimiter::new(args.rate_limit),
             stats: Mutex::default(),
+            arrivals: Mutex::default(),
             faults: Mutex::default(),
             api_url: format!("http://{addr}/api/v2/graphql"),
         });

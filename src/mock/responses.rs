@@ -106,6 +106,18 @@ pub fn internal_error() -> Response {
     .into_response(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
+/// A bug in DS's own resolvers (graphql-ruby `type_error`): an error without a path, HTTP 200.
+pub fn invalid_null() -> Response {
+    DsBody::errors(
+        vec![error(
+            "Cannot return null for non-nullable field PersonneMorale.siegeSocial",
+            &[("code", "invalid_null")],
+        )],
+        Some(Value::Null),
+    )
+    .into_response(StatusCode::OK)
+}
+
 pub fn maintenance() -> Response {
     #[derive(Serialize)]
     struct Maintenance {

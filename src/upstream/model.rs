@@ -19,10 +19,13 @@ pub struct DsDossier {
     pub date_expiration: Option<String>,
     #[serde(default)]
     pub date_suppression_par_usager: Option<String>,
-    pub usager: DsProfile,
-    pub demarche: DsDemarche,
+    /// The groups below are absent when the document did not ask for them (see `FieldSet`).
     #[serde(default)]
-    pub messages: Vec<DsMessage>,
+    pub usager: Option<DsProfile>,
+    #[serde(default)]
+    pub demarche: Option<DsDemarche>,
+    #[serde(default)]
+    pub messages: Option<Vec<DsMessage>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -80,7 +80,8 @@ before(async () => {
   ({ url: dsUrl } = await start(
     'ds-subgraph',
     binary,
-    ['serve', '--listen', '127.0.0.1:0', '--ds-api-url', `${mockUrl}/api/v2/graphql`, '--ds-web-base-url', WEB_BASE, '--ds-max-batch-size', String(LIST)],
+    // Cache off: each test counts the upstream requests its own query makes.
+    ['serve', '--listen', '127.0.0.1:0', '--ds-api-url', `${mockUrl}/api/v2/graphql`, '--ds-web-base-url', WEB_BASE, '--ds-max-batch-size', String(LIST), '--ds-cache-ttl', '0'],
     { ready: ready('ds-subgraph'), env: { DS_API_TOKEN: TOKEN } },
   ));
 
