@@ -10,6 +10,7 @@ use crate::{
     config::Config,
     graphql::{self, AppContext, DsSchema},
     health::Health,
+    security::Access,
     server::{self, AppState},
     telemetry,
     upstream::{DossierLoader, DsClient},
@@ -46,11 +47,9 @@ pub fn build_schema(config: &Config) -> Result<(DsSchema, Arc<Health>), StartErr
     })
     .max_batch_size(config.upstream.max_batch_size)
     .delay(config.upstream.batch_window);
-    let schema = graphql::build_schema(AppContext::new(
-        loader,
-        config.web_base_url.clone(),
-        deadline,
-    ));
+    let context = AppContext::new(loader, config.web_base_url.clone(), deadline)
+        .with_access(Access::from_config(&config.security));
+    let schema = graphql::build_schema(context, &config.security);
     Ok((schema, health))
 }
 
@@ -58,12 +57,19 @@ impl App {
     /// Binds the listen address (port 0 picks a free one) and builds the whole service.
     pub async fn build(config: Config) -> Result<App, StartError> {
         let (schema, health) = build_schema(&config)?;
+        if config.security.auth.is_none() {
+            tracing::warn!(
+                "serving WITHOUT caller authentication (--allow-unauthenticated): anyone who \
+                 reaches this port reads the dossiers; set SUBGRAPH_SHARED_SECRETS"
+            );
+        }
         let router = server::router(AppState {
             schema,
             health,
             ready_upstream_down: config.ready_upstream_down,
             cache_control: config.cache_control.clone(),
             metrics: telemetry::metrics::handle(),
+            security: Arc::new(config.security.clone()),
         });
         let listener =
             TcpListener::bind(config.listen)
@@ -92,7 +98,11 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (draining, drain_started) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+        // The peer address keys the per-caller attempt limit when no caller header is set.
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(self.listener, service).with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests");
             let _ = draining.send(());

@@ -5,6 +5,9 @@ use axum::http::HeaderValue;
 use secrecy::SecretString;
 use url::Url;
 
+mod security;
+pub use security::{AuthConfig, Limits, SecurityArgs, SecurityConfig, MIN_SECRET_LEN};
+
 pub const DEFAULT_DS_API_URL: &str = "https://www.demarches-simplifiees.fr/api/v2/graphql";
 pub const DEFAULT_DS_WEB_BASE_URL: &str = "https://www.demarches-simplifiees.fr";
 
@@ -21,7 +24,7 @@ pub struct ServeArgs {
 
     /// DS API token (Bearer). Required outside demo mode.
     #[arg(long, env = "DS_API_TOKEN", hide_env_values = true)]
-    pub ds_api_token: Option<String>,
+    pub ds_api_token: Option<Redacted>,
 
     /// Base URL of the DS web site, used to build `webUrl` (`<base>/dossiers/<number>`).
     #[arg(long, env = "DS_WEB_BASE_URL", default_value = DEFAULT_DS_WEB_BASE_URL)]
@@ -97,6 +100,9 @@ pub struct ServeArgs {
         default_value = "no-store"
     )]
     pub http_cache_control: CacheControlMode,
+
+    #[command(flatten)]
+    pub security: SecurityArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -116,6 +122,30 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// The `Cache-Control` of successful GraphQL responses (errors are always `no-store`).
     pub cache_control: HeaderValue,
+    pub security: SecurityConfig,
+}
+
+/// A secret given on the command line or in the environment: `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Redacted(pub String);
+
+impl std::str::FromStr for Redacted {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl From<&str> for Redacted {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[REDACTED]")
+    }
 }
 
 /// The dossier cache (see `crate::cache`).
@@ -155,6 +185,17 @@ pub enum ConfigError {
     Conflict(String),
     #[error("unknown environment variable {name} (a typo?); known: {known}")]
     UnknownEnv { name: String, known: String },
+    #[error(
+        "SUBGRAPH_SHARED_SECRETS is required: callers must authenticate \
+         (pass --allow-unauthenticated explicitly to serve without it, for local use only)"
+    )]
+    MissingSharedSecret,
+    #[error("each of SUBGRAPH_SHARED_SECRETS must be at least {MIN_SECRET_LEN} characters long")]
+    WeakSharedSecret,
+    #[error("{name} is not a valid HTTP header name: {value:?}")]
+    InvalidHeader { name: &'static str, value: String },
+    #[error("DS_ALLOWED_DEMARCHES must hold positive démarche numbers, got {0:?}")]
+    InvalidDemarche(String),
     #[error("{name} must be between {min} and {max}, got {value}")]
     OutOfRange {
         name: &'static str,
@@ -170,6 +211,7 @@ impl ServeArgs {
         let token = self
             .ds_api_token
             .clone()
+            .map(|t| t.0)
             .filter(|t| !t.trim().is_empty())
             .ok_or(ConfigError::MissingToken)?;
         let api_url = parse_http_url("DS_API_URL", &self.ds_api_url)?;
@@ -219,9 +261,11 @@ impl ServeArgs {
             100_000,
         )?;
         let secs = Duration::from_secs;
+        let security = self.security.validate(self.demo)?;
         Ok(Config {
             listen: self.listen,
             web_base_url,
+            security,
             ready_upstream_down: Duration::from_secs(self.ready_upstream_down_secs),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             cache_control: self.cache_control(),
@@ -329,13 +373,25 @@ fn parse_http_url(name: &'static str, value: &str) -> Result<Url, ConfigError> {
     };
     let url = Url::parse(value.trim()).map_err(|_| invalid())?;
     let credentials_in_url = !url.username().is_empty() || url.password().is_some();
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || credentials_in_url {
+    if credentials_in_url {
+        // The message goes to logs: never echo a password.
+        return Err(ConfigError::InvalidUrl {
+            name,
+            value: "<a URL with credentials>".into(),
+        });
+    }
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(invalid());
     }
     Ok(url)
 }
 
-fn check_range(name: &'static str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
+pub(crate) fn check_range(
+    name: &'static str,
+    value: u64,
+    min: u64,
+    max: u64,
+) -> Result<(), ConfigError> {
     if (min..=max).contains(&value) {
         Ok(())
     } else {
@@ -359,8 +415,10 @@ mod tests {
         args: ServeArgs,
     }
 
+    const SECRET: &str = "shared-secret-0123456789";
+
     fn args(extra: &[&str]) -> ServeArgs {
-        let mut argv = vec!["test"];
+        let mut argv = vec!["test", "--shared-secrets", SECRET];
         argv.extend_from_slice(extra);
         Cli::try_parse_from(argv).unwrap().args
     }
@@ -373,6 +431,58 @@ mod tests {
             .validate()
             .unwrap();
         assert!(!format!("{cfg:?}").contains("s3cr3t-token"));
+        let a = args(&["--ds-api-token", "s3cr3t-token"]);
+        assert!(!format!("{a:?}").contains("s3cr3t-token"));
+    }
+
+    #[test]
+    fn shared_secrets_are_required_redacted_and_strong() {
+        let cfg = args(&[
+            "--ds-api-token",
+            "t",
+            "--shared-secrets",
+            "second-secret-0123456789",
+        ])
+        .validate()
+        .unwrap();
+        assert_eq!(cfg.security.auth.as_ref().unwrap().secrets.len(), 2);
+        assert!(!format!("{cfg:?}").contains(SECRET));
+        let mut none = args(&["--ds-api-token", "t"]);
+        none.security.shared_secrets.clear();
+        assert_eq!(
+            none.validate().unwrap_err(),
+            ConfigError::MissingSharedSecret
+        );
+        none.security.allow_unauthenticated = true;
+        assert!(none.validate().unwrap().security.auth.is_none());
+        let weak = args(&["--ds-api-token", "t", "--shared-secrets", "short"]);
+        assert_eq!(weak.validate().unwrap_err(), ConfigError::WeakSharedSecret);
+    }
+
+    #[test]
+    fn security_settings_are_checked() {
+        let ok = args(&["--ds-api-token", "t", "--ds-allowed-demarches", "12,34"])
+            .validate()
+            .unwrap();
+        assert_eq!(
+            ok.security.allowed_demarches,
+            Some([12, 34].into_iter().collect())
+        );
+        assert!(!ok.security.introspection);
+        let blank = args(&["--ds-api-token", "t", "--ds-allowed-demarches", ""]);
+        assert_eq!(blank.validate().unwrap().security.allowed_demarches, None);
+        for bad in [
+            ["--ds-allowed-demarches", "0"],
+            ["--ds-allowed-demarches", "12,x"],
+            ["--max-batched-operations", "0"],
+            ["--max-body-bytes", "10"],
+            ["--usager-lookup-rate", "0"],
+            ["--caller-id-header", "bad header"],
+        ] {
+            let mut argv = vec!["--ds-api-token", "t"];
+            argv.extend(bad);
+            assert!(args(&argv).validate().is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -382,11 +492,15 @@ mod tests {
             bad.validate(),
             Err(ConfigError::InvalidUrl { .. })
         ));
-        let creds = args(&["--ds-api-token", "t", "--ds-web-base-url", "https://u:p@h"]);
-        assert!(matches!(
-            creds.validate(),
-            Err(ConfigError::InvalidUrl { .. })
-        ));
+        let creds = args(&[
+            "--ds-api-token",
+            "t",
+            "--ds-web-base-url",
+            "https://u:p4ss@h",
+        ]);
+        let err = creds.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::InvalidUrl { .. }));
+        assert!(!err.to_string().contains("p4ss"));
         let grace = args(&["--ds-api-token", "t", "--shutdown-grace-secs", "9999"]);
         assert!(matches!(
             grace.validate(),

@@ -28,6 +28,9 @@ pub enum Error {
     Unauthenticated,
     #[error("{0}")]
     QueryTooComplex(String),
+    /// Too many `dossierForUsager` attempts from one caller.
+    #[error("Too many attempts, retry later")]
+    RateLimited { retry_after: Option<Duration> },
 }
 
 impl Error {
@@ -44,6 +47,7 @@ impl Error {
             Error::UpstreamBadResponse => "UPSTREAM_BAD_RESPONSE",
             Error::Unauthenticated => "UNAUTHENTICATED",
             Error::QueryTooComplex(_) => "QUERY_TOO_COMPLEX",
+            Error::RateLimited { .. } => "RATE_LIMITED",
         }
     }
 
@@ -54,6 +58,13 @@ impl Error {
             err.path.push(PathSegment::Index(i));
         }
         err
+    }
+
+    /// A whole HTTP answer (`{"errors": [...]}` in JSON), for requests refused before GraphQL.
+    pub fn http_response(self, status: axum::http::StatusCode) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let body = async_graphql::Response::from_errors(vec![self.into_server_error()]);
+        (status, axum::Json(body)).into_response()
     }
 
     /// A request-level error (no path), for errors raised before execution.
@@ -71,6 +82,9 @@ impl ErrorExtensions for Error {
             e.set("code", self.code());
             if let Error::UpstreamRateLimited {
                 retry_after: Some(d),
+            }
+            | Error::RateLimited {
+                retry_after: Some(d),
             } = self
             {
                 e.set("retryAfterSeconds", d.as_secs());
@@ -79,8 +93,17 @@ impl ErrorExtensions for Error {
     }
 }
 
+/// Messages of async-graphql's own limit checks (depth, complexity, parser recursion).
+const LIMIT_MESSAGES: [&str; 4] = [
+    "Query is too complex.",
+    "Query is nested too deep.",
+    "The recursion depth of the query cannot be greater than",
+    "recursion limit exceeded",
+];
+
 /// Gives every error that async-graphql produced on its own (parse, validation, variable
-/// coercion) a stable code, so that no client ever sees an error without `extensions.code`.
+/// coercion, limits) a stable code, so that no client ever sees an error without
+/// `extensions.code`.
 pub fn normalize_response(resp: &mut async_graphql::Response) {
     for err in &mut resp.errors {
         let has_code = err
@@ -88,9 +111,14 @@ pub fn normalize_response(resp: &mut async_graphql::Response) {
             .as_ref()
             .is_some_and(|ext| ext.get("code").is_some());
         if !has_code {
+            let code = if LIMIT_MESSAGES.iter().any(|m| err.message.contains(m)) {
+                "QUERY_TOO_COMPLEX"
+            } else {
+                "BAD_USER_INPUT"
+            };
             err.extensions
                 .get_or_insert_with(Default::default)
-                .set("code", "BAD_USER_INPUT");
+                .set("code", code);
         }
     }
 }

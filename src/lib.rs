@@ -10,6 +10,7 @@ pub mod error;
 pub mod graphql;
 pub mod health;
 pub mod mock;
+pub mod security;
 pub mod server;
 pub mod telemetry;
 pub mod upstream;

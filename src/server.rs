@@ -1,15 +1,16 @@
 //! HTTP transport: the axum router around the GraphQL schema.
 use async_graphql::{http::GraphiQLSource, BatchRequest, BatchResponse};
 use axum::{
-    body::Bytes,
-    extract::State,
+    extract::{ConnectInfo, DefaultBodyLimit, Request, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
+    middleware,
     response::{Html, IntoResponse, Response},
     routing::get,
     Router,
 };
+use tower_http::limit::RequestBodyLimitLayer;
 
-use std::{sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::{
@@ -19,9 +20,11 @@ use tower_http::{
 use tracing::Level;
 
 use crate::{
+    config::SecurityConfig,
     error,
     graphql::DsSchema,
     health::{Health, Readiness},
+    security::{self, CallerId},
     telemetry::{self, metrics},
 };
 
@@ -36,15 +39,29 @@ pub struct AppState {
     /// `Cache-Control` of responses without errors.
     pub cache_control: HeaderValue,
     pub metrics: PrometheusHandle,
+    pub security: Arc<SecurityConfig>,
 }
 
+/// `/graphql` is behind the CSRF guard (outermost), then the shared secret, then the body
+/// limit; `/metrics` is behind the shared secret; `/healthz` and `/readyz` are open.
 pub fn router(state: AppState) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
-    Router::new()
+    let max_body = state.security.limits.max_body_bytes;
+    let auth = state.security.auth.clone();
+    let graphql_routes = Router::new()
         .route("/graphql", get(graphiql).post(graphql))
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(middleware::map_response(typed_413));
+    let graphql_routes = security::auth::protect(graphql_routes, auth.clone())
+        .route_layer(middleware::from_fn(security::csrf::guard));
+    let metrics_routes =
+        security::auth::protect(Router::new().route("/metrics", get(metrics_text)), auth);
+    Router::new()
+        .merge(graphql_routes)
+        .merge(metrics_routes)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
         .with_state(state)
         // Outermost first: the id exists before the span that names it, and goes back out.
         .layer(
@@ -103,13 +120,45 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").finish())
+/// The body limit layer answers a too large Content-Length in plain text; clients get the
+/// same typed JSON error as for a too large streamed body.
+async fn typed_413(resp: Response) -> Response {
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/"));
+    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        return body_too_large();
+    }
+    resp
 }
 
-async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let content_type = negotiate(&headers);
-    let batch: BatchRequest = match serde_json::from_slice(&body) {
+fn body_too_large() -> Response {
+    metrics::client_request("rejected");
+    error::Error::QueryTooComplex("The request body is too large (MAX_BODY_BYTES)".into())
+        .http_response(StatusCode::PAYLOAD_TOO_LARGE)
+}
+
+async fn graphiql(req: Request) -> Response {
+    if req.uri().query().is_some() {
+        // Operations are POSTed; a GET never runs one.
+        return error::Error::BadUserInput("GraphQL operations must be sent with POST".into())
+            .http_response(StatusCode::METHOD_NOT_ALLOWED);
+    }
+    Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response()
+}
+
+async fn graphql(State(state): State<AppState>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let headers = &parts.headers;
+    let content_type = negotiate(headers);
+    let limits = &state.security.limits;
+    // The body limit layer already cut the stream; this bound is only a second belt.
+    let body = match axum::body::to_bytes(body, limits.max_body_bytes).await {
+        Ok(body) => body,
+        Err(_) => return body_too_large(),
+    };
+    let mut batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
         Err(_) => {
             let err = error::Error::BadUserInput(
@@ -125,7 +174,20 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             );
         }
     };
-    let mut resp = state.schema.execute_batch(batch).await;
+    if let Err(err) =
+        security::limits::check_batch(&mut batch, limits, state.security.introspection)
+    {
+        let resp = async_graphql::Response::from_errors(vec![err.into_server_error()]);
+        metrics::client_request("rejected");
+        let status = if content_type == GRAPHQL_RESPONSE_JSON {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        };
+        return reply(status, content_type, NO_STORE, &BatchResponse::Single(resp));
+    }
+    let caller = caller_id(&state.security, headers, &parts.extensions);
+    let mut resp = state.schema.execute_batch(batch.data(caller)).await;
     match &mut resp {
         BatchResponse::Single(r) => error::normalize_response(r),
         BatchResponse::Batch(rs) => rs.iter_mut().for_each(error::normalize_response),
@@ -146,6 +208,29 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         StatusCode::OK
     };
     reply(status, content_type, cache_control, &resp)
+}
+
+/// The caller, for per-caller limits: the configured header when the router sets it, else the
+/// client's IP address.
+fn caller_id(
+    security: &SecurityConfig,
+    headers: &HeaderMap,
+    extensions: &axum::http::Extensions,
+) -> CallerId {
+    let forwarded = security
+        .caller_id_header
+        .as_ref()
+        .and_then(|h| headers.get(h))
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= 256);
+    if let Some(id) = forwarded {
+        return CallerId(format!("id:{id}"));
+    }
+    match extensions.get::<ConnectInfo<SocketAddr>>() {
+        Some(ConnectInfo(addr)) => CallerId(format!("ip:{}", addr.ip())),
+        None => CallerId("unknown".into()),
+    }
 }
 
 const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");

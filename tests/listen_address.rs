@@ -3,6 +3,8 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
+const SECRET: &str = "listen-test-shared-secret";
+
 struct Kill(Child);
 impl Drop for Kill {
     fn drop(&mut self) {
@@ -17,6 +19,7 @@ fn start(args: &[&str], prefix: &str) -> (Kill, String) {
         Command::new(env!("CARGO_BIN_EXE_ds-subgraph"))
             .args(args)
             .env("DS_API_TOKEN", "listen-test-token")
+            .env("SUBGRAPH_SHARED_SECRETS", SECRET)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -67,6 +70,7 @@ async fn mock_and_serve_print_the_address_they_bound() {
     assert_eq!(stats["graphql_requests"], 0, "{stats}");
     let body: serde_json::Value = http
         .post(&url)
+        .bearer_auth(SECRET)
         .json(&serde_json::json!({"query": "{ __typename }"}))
         .send()
         .await

@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use common::{mock_args, TOKEN};
+use common::{mock_args, SECRET, TOKEN};
 use ds_subgraph::mock::MockServer;
 use serde_json::{json, Value};
 use tokio::{
@@ -50,6 +50,7 @@ impl Served {
             ("LISTEN_ADDR", "127.0.0.1:0"),
             ("DS_API_URL", api_url.as_str()),
             ("DS_API_TOKEN", TOKEN),
+            ("SUBGRAPH_SHARED_SECRETS", SECRET),
         ];
         env.extend_from_slice(extra_env);
         let mut child = command(&["serve"], &env).spawn().expect("binary starts");
@@ -133,6 +134,7 @@ async fn sigterm_finishes_the_in_flight_request_then_exits_0() {
     let request = tokio::spawn(
         reqwest::Client::new()
             .post(served.url("/graphql"))
+            .bearer_auth(SECRET)
             .json(&query_one(n))
             .send(),
     );
@@ -159,6 +161,7 @@ async fn past_the_grace_period_in_flight_requests_are_dropped_and_exit_is_0() {
     let request = tokio::spawn(
         reqwest::Client::new()
             .post(served.url("/graphql"))
+            .bearer_auth(SECRET)
             .json(&query_one(mock.visible_numbers()[0]))
             .send(),
     );
@@ -181,6 +184,7 @@ async fn the_router_trace_reaches_ds_and_logs_carry_the_request_id() {
     let parent = format!("00-{trace_id}-00f067aa0ba902b7-01");
     let resp = reqwest::Client::new()
         .post(served.url("/graphql"))
+        .bearer_auth(SECRET)
         .header("traceparent", &parent)
         .header("x-request-id", "router-req-7")
         .json(&query_one(mock.visible_numbers()[0]))
@@ -404,6 +408,7 @@ async fn spans_are_exported_over_otlp_in_the_router_trace() {
     let trace_id = "0af7651916cd43dd8448eb211c80319c";
     let resp = reqwest::Client::new()
         .post(served.url("/graphql"))
+        .bearer_auth(SECRET)
         .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
         .json(&query_one(mock.visible_numbers()[0]))
         .send()

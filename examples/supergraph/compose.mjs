@@ -7,11 +7,11 @@ import { composeServices as apolloCompose } from '@apollo/composition';
 import { composeServices as guildCompose } from '@theguild/federation-composition';
 import { buildSchema, lexicographicSortSchema, parse, printSchema } from 'graphql';
 
-/** The subgraph's own SDL, as a router fetches it. */
-export async function fetchSdl(url) {
+/** The subgraph's own SDL, as a router fetches it (`headers`: e.g. ds-subgraph's secret). */
+export async function fetchSdl(url, headers = {}) {
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    headers: { 'content-type': 'application/json', accept: 'application/json', ...headers },
     body: JSON.stringify({ query: '{ _service { sdl } }' }),
   });
   const body = await res.json();
@@ -25,12 +25,12 @@ export async function fetchSdl(url) {
 const sorted = (sdl) => printSchema(lexicographicSortSchema(buildSchema(sdl)));
 
 /**
- * `services`: [{ name, url }]. Returns the supergraph SDL; throws with every composition error,
+ * `services`: [{ name, url, headers? }]. Returns the supergraph SDL; throws with every composition error,
  * or when the two compositions expose different API schemas.
  */
 export async function compose(services) {
   const defs = await Promise.all(
-    services.map(async ({ name, url }) => ({ name, url, typeDefs: parse(await fetchSdl(url)) })),
+    services.map(async ({ name, url, headers }) => ({ name, url, typeDefs: parse(await fetchSdl(url, headers)) })),
   );
   const guild = guildCompose(defs);
   if (guild.errors?.length) {

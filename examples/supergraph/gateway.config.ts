@@ -8,4 +8,13 @@ export const gatewayConfig = defineConfig({
   // ds-subgraph's errors carry a stable `extensions.code` (NOT_FOUND, FORBIDDEN, ...): let them
   // reach clients as the subgraph wrote them; only the gateway's own unexpected errors are masked.
   maskedErrors: true,
+  // ds-subgraph only answers callers that send its shared secret (SUBGRAPH_SHARED_SECRETS).
+  propagateHeaders: {
+    fromClientToSubgraphs({ subgraphName }) {
+      const secret = process.env.DS_SUBGRAPH_SECRET;
+      if (subgraphName === 'ds' && secret) {
+        return { authorization: `Bearer ${secret}` };
+      }
+    },
+  },
 });

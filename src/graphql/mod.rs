@@ -12,7 +12,9 @@ use async_graphql::{
 use url::Url;
 
 use crate::{
+    config::SecurityConfig,
     error::Error,
+    security::Access,
     upstream::{DossierKey, DossierLoader, FieldSet, Lookup},
 };
 pub use query::Query;
@@ -31,6 +33,7 @@ pub struct AppContext {
     web_base_url: Url,
     /// Overall deadline of one client request's lookups.
     deadline: std::time::Duration,
+    access: Access,
 }
 
 impl AppContext {
@@ -43,7 +46,14 @@ impl AppContext {
             loader,
             web_base_url,
             deadline,
+            access: Access::default(),
         }
+    }
+
+    /// The démarche allowlist and the `dossierForUsager` attempt limit.
+    pub fn with_access(mut self, access: Access) -> Self {
+        self.access = access;
+        self
     }
 
     pub fn web_url(&self, number: i32) -> String {
@@ -90,11 +100,19 @@ pub fn check_number(number: i64) -> Result<i32, Error> {
         })
 }
 
-pub fn build_schema(app: AppContext) -> DsSchema {
-    Schema::build(Query, EmptyMutation, EmptySubscription)
+/// The schema with the query limits of `security` (async-graphql's own checks back up the
+/// pre-execution ones of [`crate::security::limits`]).
+pub fn build_schema(app: AppContext, security: &SecurityConfig) -> DsSchema {
+    let builder = Schema::build(Query, EmptyMutation, EmptySubscription)
         .data(app)
         .extension(StaleReport)
-        .finish()
+        .limit_depth(security.limits.max_depth)
+        .limit_complexity(security.limits.max_complexity);
+    if security.introspection {
+        builder.finish()
+    } else {
+        builder.disable_introspection().finish()
+    }
 }
 
 /// The federated SDL (`_service { sdl }`, and `schema.graphql` at the repository root).

@@ -6,7 +6,7 @@ use super::{
     entities::{representation_number, Entity, Service},
     federation_sdl, AppContext, Dossier, StaleDossiers,
 };
-use crate::{error::Error, upstream::FieldSet};
+use crate::{error::Error, security::CallerId, upstream::FieldSet};
 
 pub struct Query;
 
@@ -22,19 +22,19 @@ async fn resolve_list(
         .iter()
         .filter_map(|k| k.as_ref().ok().copied())
         .collect();
-    let fields = ctx.field().selection_set().fold(FieldSet::CORE, |set, f| {
-        set.union(FieldSet::for_field(f.name()))
-    });
+    let fields = selected_fields(ctx).union(app.access.required_fields());
     let found = app.lookup_many(&valid, fields).await;
     let stale = ctx.data_opt::<StaleDossiers>();
     keys.into_iter()
         .enumerate()
         .map(|(i, key)| {
             let result = key.and_then(|n| {
-                found
-                    .get(&n)
-                    .cloned()
-                    .unwrap_or(Err(Error::UpstreamBadResponse))
+                app.access.filter(
+                    found
+                        .get(&n)
+                        .cloned()
+                        .unwrap_or(Err(Error::UpstreamBadResponse)),
+                )
             });
             match result {
                 Ok(found) => {
@@ -50,6 +50,13 @@ async fn resolve_list(
             }
         })
         .collect()
+}
+
+/// The DS field groups the client selected under this field.
+fn selected_fields(ctx: &Context<'_>) -> FieldSet {
+    ctx.field().selection_set().fold(FieldSet::CORE, |set, f| {
+        set.union(FieldSet::for_field(f.name()))
+    })
 }
 
 #[Object]
@@ -71,6 +78,42 @@ impl Query {
             .map(|n| check_number(n.into()))
             .collect();
         resolve_list(ctx, keys, true).await
+    }
+
+    /// One dossier for its usager (citizen): returned only when `email` is the usager's
+    /// (trimmed, case-insensitive). A wrong email answers `NOT_FOUND`, exactly like an unknown
+    /// number. Attempts are limited per caller (`RATE_LIMITED`).
+    async fn dossier_for_usager(
+        &self,
+        ctx: &Context<'_>,
+        number: i32,
+        email: String,
+    ) -> Option<Dossier> {
+        let app = ctx.data_unchecked::<AppContext>();
+        let unknown = CallerId("unknown".into());
+        let caller = ctx.data_opt::<CallerId>().unwrap_or(&unknown);
+        let result = match app.access.attempt(caller).and(check_number(number.into())) {
+            Ok(n) => {
+                // The email is needed to compare, whatever the client selected.
+                let fields = selected_fields(ctx)
+                    .union(app.access.required_fields())
+                    .union(FieldSet::USAGER);
+                let looked_up = app
+                    .lookup_many(&[n], fields)
+                    .await
+                    .remove(&n)
+                    .unwrap_or(Err(Error::UpstreamBadResponse));
+                app.access.for_usager(looked_up, &email)
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(found) => Some(Dossier(found.dossier)),
+            Err(e) => {
+                ctx.add_error(e.at(ctx, None));
+                None
+            }
+        }
     }
 
     #[graphql(name = "_entities")]

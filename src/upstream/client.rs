@@ -201,6 +201,24 @@ enum Split {
     Whole(Error),
 }
 
+/// Maps the body of one 200 answer of DS to per-number results, and returns the numbers to
+/// ask again; a document that failed as a whole gives every number its error. Pure, so that
+/// property tests can feed it anything.
+pub fn parse_answer(doc: &BatchDocument, body: &[u8]) -> (BatchResult, Vec<i32>) {
+    let mut results = BatchResult::with_capacity(doc.aliases.len());
+    let whole = |results: &mut BatchResult, error: Error| {
+        results.extend(doc.aliases.iter().map(|(_, n)| (*n, Err(error.clone()))));
+    };
+    match serde_json::from_slice::<GraphQlResponse>(body) {
+        Ok(resp) => match split_response(doc, resp, &mut results) {
+            Split::Survivors(retry) => return (results, retry),
+            Split::Whole(error) => whole(&mut results, error),
+        },
+        Err(_) => whole(&mut results, Error::UpstreamBadResponse),
+    }
+    (results, Vec::new())
+}
+
 /// Records the result of every alias that has one.
 fn split_response(doc: &BatchDocument, resp: GraphQlResponse, results: &mut BatchResult) -> Split {
     if let Some(data) = resp.data {

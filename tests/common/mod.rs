@@ -7,6 +7,8 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 pub const TOKEN: &str = "test-token-5f2b9c";
+/// The shared secret the harness configures, and that `env.http` sends by default.
+pub const SECRET: &str = "test-shared-secret-9d41a7e3";
 
 #[derive(Parser)]
 #[command(args_override_self = true)]
@@ -18,7 +20,10 @@ struct Cli {
 pub struct TestEnv {
     pub mock: mock::MockServer,
     pub url: String,
+    /// Sends `Authorization: Bearer SECRET` unless a request sets its own.
     pub http: reqwest::Client,
+    /// Sends no secret.
+    pub anon: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -53,6 +58,8 @@ pub async fn spawn_with(mock_args: mock::MockArgs, flags: &[&str]) -> TestEnv {
         "https://ds.example.test",
         "--ds-api-token",
         TOKEN,
+        "--shared-secrets",
+        SECRET,
     ];
     argv.extend_from_slice(flags); // later flags override the defaults above
     let config = Cli::try_parse_from(argv).unwrap().args.validate().unwrap();
@@ -62,10 +69,19 @@ pub async fn spawn_with(mock_args: mock::MockArgs, flags: &[&str]) -> TestEnv {
     tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
+    let mut auth = reqwest::header::HeaderMap::new();
+    auth.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {SECRET}").parse().unwrap(),
+    );
     TestEnv {
         mock,
         url,
-        http: reqwest::Client::new(),
+        http: reqwest::Client::builder()
+            .default_headers(auth)
+            .build()
+            .unwrap(),
+        anon: reqwest::Client::new(),
         stop: Some(stop),
     }
 }
@@ -77,8 +93,8 @@ impl TestEnv {
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
         assert!(
-            !text.contains(TOKEN),
-            "the DS token leaked into a response: {text}"
+            !text.contains(TOKEN) && !text.contains(SECRET),
+            "a secret leaked into a response: {text}"
         );
         (
             status,
@@ -183,4 +199,46 @@ pub fn error_codes(body: &Value) -> Vec<(String, Value)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+impl TestEnv {
+    /// `host:port` of the subgraph.
+    pub fn authority(&self) -> String {
+        self.url
+            .trim_start_matches("http://")
+            .trim_end_matches("/graphql")
+            .to_owned()
+    }
+
+    /// POSTs `body` to /graphql over a bare TCP connection, in chunks of `chunk` bytes with
+    /// `Transfer-Encoding: chunked` (no Content-Length). Returns the status and the body.
+    pub async fn post_chunked(&self, body: &[u8], chunk: usize) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.authority())
+            .await
+            .unwrap();
+        let head = format!(
+            "POST /graphql HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\n\
+             authorization: Bearer {SECRET}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+            self.authority()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        for part in body.chunks(chunk) {
+            let framed = [format!("{:x}\r\n", part.len()).as_bytes(), part, b"\r\n"].concat();
+            // The server may answer 413 and close before the whole body is sent.
+            if stream.write_all(&framed).await.is_err() {
+                break;
+            }
+        }
+        let _ = stream.write_all(b"0\r\n\r\n").await;
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
+        (status, text)
+    }
 }

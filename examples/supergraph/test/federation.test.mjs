@@ -27,6 +27,9 @@ const demarches = [
 let workDir;
 let mockUrl;
 let dsUrl;
+// ds-subgraph refuses callers without its shared secret: the gateway and composition send it.
+const DS_SECRET = 'e2e-shared-secret-0123456789';
+const dsAuth = { authorization: `Bearer ${DS_SECRET}` };
 let gatewayUrl;
 let supergraphSdl;
 const numbers = Array.from({ length: LIST }, (_, i) => FIRST_NUMBER + i);
@@ -82,7 +85,7 @@ before(async () => {
     binary,
     // Cache off: each test counts the upstream requests its own query makes.
     ['serve', '--listen', '127.0.0.1:0', '--ds-api-url', `${mockUrl}/api/v2/graphql`, '--ds-web-base-url', WEB_BASE, '--ds-max-batch-size', String(LIST), '--ds-cache-ttl', '0'],
-    { ready: ready('ds-subgraph'), env: { DS_API_TOKEN: TOKEN } },
+    { ready: ready('ds-subgraph'), env: { DS_API_TOKEN: TOKEN, SUBGRAPH_SHARED_SECRETS: DS_SECRET } },
   ));
 
   for (const n of numbers) {
@@ -108,7 +111,7 @@ before(async () => {
   const [{ url: demandesUrl }, { url: courriersUrl }] = await Promise.all([subgraph('demandes'), subgraph('courriers')]);
 
   supergraphSdl = await compose([
-    { name: 'ds', url: dsUrl },
+    { name: 'ds', url: dsUrl, headers: dsAuth },
     { name: 'demandes', url: demandesUrl },
     { name: 'courriers', url: courriersUrl },
   ]);
@@ -121,7 +124,7 @@ before(async () => {
     'Hive Gateway',
     join(exampleDir, 'node_modules', '.bin', 'hive-gateway'),
     ['supergraph', supergraphFile, '--host', '127.0.0.1', '--port', String(port)],
-    { ready: /(Listening on \S+)/, env: { NO_COLOR: '1' } },
+    { ready: /(Listening on \S+)/, env: { NO_COLOR: '1', DS_SUBGRAPH_SECRET: DS_SECRET } },
   );
   await waitHealthy(`http://127.0.0.1:${port}/readiness`);
   gatewayUrl = `http://127.0.0.1:${port}/graphql`;
@@ -208,7 +211,7 @@ describe('content type, as routers ask for it', () => {
         dsUrl,
         entities,
         { r: [{ __typename: 'Dossier', number: numbers[0] }] },
-        { accept },
+        { accept, ...dsAuth },
       );
       assert.equal(status, 200);
       assert.equal(contentType, accept);
