@@ -12,6 +12,7 @@ pub mod health;
 pub mod mock;
 pub mod security;
 pub mod server;
+pub mod signal;
 pub mod telemetry;
 pub mod upstream;
 

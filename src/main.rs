@@ -8,7 +8,7 @@ use ds_subgraph::{
     app,
     cli::{self, CliError},
     config::{self, ServeArgs},
-    graphql, mock, telemetry,
+    graphql, mock, signal, telemetry,
 };
 
 #[derive(Parser)]
@@ -146,7 +146,7 @@ async fn serve(mut args: ServeArgs) -> Result<(), Failure> {
         println!("ds-subgraph demo: GraphQL at http://{addr}/graphql (GraphiQL in a browser), DS mock at {}", mock.base_url());
         println!("Try:\n  curl -s http://{addr}/graphql -H 'content-type: application/json' \\\n    -d '{{\"query\":\"{{ dossier(number: {n}) {{ number state stateLabel webUrl demarche {{ title }} lastMessage {{ body }} }} }}\"}}'");
     }
-    app.run_until(app::shutdown_signal())
+    app.run_until(signal::shutdown_signal())
         .await
         .map_err(|e| Failure::Runtime(e.to_string()))
 }

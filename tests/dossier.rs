@@ -188,11 +188,12 @@ async fn a_failed_dossier_is_present_as_null() {
     );
 }
 
-#[tokio::test]
-async fn one_unknown_among_five_loses_no_other_dossier() {
+/// Five numbers, one of which DS refuses: only that one is null, with `code` at its path, and
+/// the other four come back within two upstream requests.
+async fn assert_fails_alone(bad: impl Fn(&TestEnv) -> i32, at: usize, code: &str) {
     let env = spawn().await;
     let mut numbers: Vec<i32> = env.mock.visible_numbers().into_iter().take(4).collect();
-    numbers.insert(2, 2_099_999_999);
+    numbers.insert(at, bad(&env));
     env.reset_stats().await;
     let body = env
         .query(
@@ -202,44 +203,29 @@ async fn one_unknown_among_five_loses_no_other_dossier() {
         .await;
     let got = body["data"]["dossiers"].as_array().unwrap();
     for (i, n) in numbers.iter().enumerate() {
-        if i == 2 {
-            assert!(got[i].is_null());
+        if i == at {
+            assert!(got[i].is_null(), "{body}");
         } else {
-            assert_eq!(got[i]["number"], *n);
+            assert_eq!(got[i]["number"], *n, "{body}");
         }
     }
     assert_eq!(
         error_codes(&body),
-        vec![("NOT_FOUND".to_owned(), json!(["dossiers", 2]))]
+        vec![(code.to_owned(), json!(["dossiers", at]))]
     );
     let requests = env.upstream_requests().await;
-    println!("1 unknown among 5 → {requests} upstream requests");
+    println!("1 {code} among 5 → {requests} upstream requests");
     assert!(requests <= 2);
 }
 
 #[tokio::test]
+async fn one_unknown_among_five_loses_no_other_dossier() {
+    assert_fails_alone(|_| 2_099_999_999, 2, "NOT_FOUND").await;
+}
+
+#[tokio::test]
 async fn one_forbidden_among_five_is_forbidden_only() {
-    let env = spawn().await;
-    let forbidden = env.mock.forbidden_numbers()[0];
-    let mut numbers: Vec<i32> = env.mock.visible_numbers().into_iter().take(4).collect();
-    numbers.insert(0, forbidden);
-    env.reset_stats().await;
-    let body = env
-        .query(
-            "query($n: [Int!]!) { dossiers(numbers: $n) { number } }",
-            json!({"n": numbers}),
-        )
-        .await;
-    let got = body["data"]["dossiers"].as_array().unwrap();
-    assert!(got[0].is_null());
-    for i in 1..5 {
-        assert_eq!(got[i]["number"], numbers[i]);
-    }
-    assert_eq!(
-        error_codes(&body),
-        vec![("FORBIDDEN".to_owned(), json!(["dossiers", 0]))]
-    );
-    assert!(env.upstream_requests().await <= 2);
+    assert_fails_alone(|env| env.mock.forbidden_numbers()[0], 0, "FORBIDDEN").await;
 }
 
 #[tokio::test]

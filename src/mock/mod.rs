@@ -215,7 +215,7 @@ pub async fn run(args: MockArgs) -> Result<(), MockError> {
     );
     let mut task = server.task.take().expect("start sets the task");
     tokio::select! {
-        () = shutdown_signal() => {}
+        () = crate::signal::shutdown_signal() => {}
         result = &mut task => return flatten(result),
     }
     tracing::info!("DS mock shutting down");
@@ -232,26 +232,5 @@ fn flatten(
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(MockError::Serve(e)),
         Err(join) => Err(MockError::Serve(std::io::Error::other(join))),
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
     }
 }
