@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+"""Runs the benchmark: the same workloads against systems A, B and C, each on fresh processes.
+
+Called by bench/run.sh (which builds the binaries first); stdlib only. Every process it starts
+binds 127.0.0.1 and is stopped at the end of its run, pass or fail (also on Ctrl-C / SIGTERM).
+
+Systems:  A  ds-subgraph with its defaults
+          B  ds-subgraph as a one-request-per-dossier client (DS_MAX_BATCH_SIZE=1, DS_CACHE_TTL=0)
+          C  Hive Gateway serving a GraphQL Mesh supergraph of the DS mock (bench/mesh/)
+Workloads: single (1 dossier per query), batch (20 per query), entities (_entities of 50; A, B).
+Passes:   limited (the mock enforces DS's 400 requests/min per token), unlimited.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+MESH = os.path.join(HERE, "mesh")
+TOKEN = "bench-token"
+FIRST = 3000001
+WORKLOADS = ["single", "batch", "entities"]
+PASSES = {"limited": 400, "unlimited": 0}
+
+
+class Proc:
+    """A child process with its output in a log file, stopped by `stop()` (SIGTERM, then KILL)."""
+
+    live = []
+
+    def __init__(self, name, argv, logdir, env=None, cwd=None):
+        self.name = name
+        self.log_path = os.path.join(logdir, f"{name}.log")
+        self.log = open(self.log_path, "w")
+        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                  env={**os.environ, **(env or {})}, cwd=cwd,
+                                  start_new_session=True)
+        Proc.live.append(self)
+
+    def wait_log(self, predicate, timeout=60):
+        """Waits for a JSON log line matching `predicate`; returns what it returned."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with open(self.log_path) as f:
+                for line in f:
+                    try:
+                        found = predicate(json.loads(line))
+                    except (ValueError, AttributeError, KeyError, TypeError):
+                        continue
+                    if found:
+                        return found
+            if self.p.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} did not start: see {self.log_path}")
+
+    def peak_rss_kb(self):
+        """VmHWM of the process and its descendants (a worker a gateway might fork)."""
+        total, todo = 0, [self.p.pid]
+        children = {}
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(pid))
+            except (OSError, IndexError, ValueError):
+                pass
+        while todo:
+            pid = todo.pop()
+            todo.extend(children.get(pid, []))
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            total += int(line.split()[1])
+            except OSError:
+                pass
+        return total
+
+    def stop(self):
+        if self.p.poll() is None:
+            try:
+                os.killpg(self.p.pid, signal.SIGTERM)
+                self.p.wait(timeout=10)
+            except (subprocess.TimeoutExpired, ProcessLookupError):
+                try:
+                    os.killpg(self.p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.p.wait()
+        self.log.close()
+        if self in Proc.live:
+            Proc.live.remove(self)
+
+
+def stop_all(*_):
+    for p in list(Proc.live):
+        p.stop()
+    if _:
+        sys.exit(130)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, timeout=60, proc=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc and proc.p.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} not ready")
+
+
+def start_mock(opts, rate_limit, logdir, name):
+    mock = Proc(name, [opts.bin, "mock", "--listen", "127.0.0.1:0", "--token", TOKEN,
+                       "--fixtures", opts.fixtures, "--latency-ms", str(opts.latency),
+                       "--rate-limit", str(rate_limit)],
+                logdir, env={"LOG_FORMAT": "json"})
+    api_url = mock.wait_log(lambda l: l["fields"]["api_url"])
+    return mock, api_url
+
+
+def start_system(system, opts, api_url, logdir, name):
+    """Starts a system under test; returns (process, GraphQL URL)."""
+    if system in ("A", "B"):
+        env = {"LOG_FORMAT": "json", "DS_API_URL": api_url, "DS_API_TOKEN": TOKEN,
+               "LISTEN_ADDR": "127.0.0.1:0"}
+        if system == "B":
+            env.update({"DS_MAX_BATCH_SIZE": "1", "DS_CACHE_TTL": "0"})
+        sut = Proc(name, [opts.bin, "serve"], logdir, env=env)
+        addr = sut.wait_log(lambda l: l["fields"]["message"] == "ds-subgraph listening"
+                            and l["fields"]["addr"])
+        wait_http(f"http://{addr}/healthz", proc=sut)
+        return sut, f"http://{addr}/graphql"
+    port = free_port()
+    sut = Proc(name, [os.path.join(MESH, "node_modules/.bin/hive-gateway"), "supergraph",
+                      opts.supergraph, "--host", "127.0.0.1", "--port", str(port)],
+               logdir, cwd=MESH, env={"DS_MOCK_URL": api_url, "DS_MOCK_TOKEN": TOKEN})
+    wait_http(f"http://127.0.0.1:{port}/readiness", timeout=120, proc=sut)
+    return sut, f"http://127.0.0.1:{port}/graphql"
+
+
+def compose_supergraph(opts, logdir):
+    """Composes C's supergraph once, by introspecting a DS mock (the URL is set per run)."""
+    if not os.path.isdir(os.path.join(MESH, "node_modules")):
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=MESH,
+                       check=True)
+    mock, api_url = start_mock(opts, 0, logdir, "compose-mock")
+    try:
+        with open(os.path.join(logdir, "compose.log"), "w") as log:
+            subprocess.run([os.path.join(MESH, "node_modules/.bin/mesh-compose")], cwd=MESH,
+                           check=True, stdout=log, stderr=subprocess.STDOUT,
+                           env={**os.environ, "DS_MOCK_URL": api_url, "DS_MOCK_TOKEN": TOKEN,
+                                "SUPERGRAPH_OUT": opts.supergraph})
+    finally:
+        mock.stop()
+
+
+def run_one(opts, pass_name, system, workload, logdir):
+    name = f"{pass_name}-{system}-{workload}"
+    mock, api_url = start_mock(opts, PASSES[pass_name], logdir, f"{name}-mock")
+    sut = None
+    try:
+        sut, url = start_system(system, opts, api_url, logdir, f"{name}-sut")
+        base = api_url.rsplit("/api/", 1)[0]
+        argv = [opts.loadgen, "--url", url, "--workload", workload,
+                "--dialect", "mesh" if system == "C" else "subgraph",
+                "--concurrency", str(opts.concurrency), "--duration-secs", str(opts.duration),
+                # With DS's limit on, a warm-up would spend the 60 s window's budget unseen.
+                "--warmup-secs", str(opts.warmup if PASSES[pass_name] == 0 else 0),
+                "--first", str(FIRST),
+                "--numbers", str(opts.numbers), "--mock-stats", f"{base}/mock/stats"]
+        out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+        result = json.loads(out)
+        result["peak_rss_kb"] = sut.peak_rss_kb()
+    finally:
+        if sut:
+            sut.stop()
+        mock.stop()
+    result.update({"pass": pass_name, "system": system, "workload": workload,
+                   "mock_latency_ms": opts.latency})
+    return result
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--smoke", action="store_true", help="a few seconds: check the harness works")
+    ap.add_argument("--bin", required=True, help="the ds-subgraph binary")
+    ap.add_argument("--loadgen", required=True, help="the loadgen example binary")
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--systems", default=os.environ.get("BENCH_SYSTEMS", "A B C"))
+    ap.add_argument("--passes", default=os.environ.get("BENCH_PASSES", "limited unlimited"))
+    ap.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_DURATION", 10)))
+    ap.add_argument("--warmup", type=float, default=float(os.environ.get("BENCH_WARMUP", 1)))
+    ap.add_argument("--concurrency", type=int,
+                    default=int(os.environ.get("BENCH_CONCURRENCY", 64)))
+    ap.add_argument("--numbers", type=int, default=int(os.environ.get("BENCH_NUMBERS", 10000)))
+    ap.add_argument("--latency", type=int, default=int(os.environ.get("BENCH_LATENCY_MS", 20)))
+    opts = ap.parse_args()
+    if opts.smoke:
+        opts.duration, opts.warmup, opts.concurrency, opts.numbers = 1, 0.2, 8, 500
+        opts.passes = os.environ.get("BENCH_PASSES", "unlimited")
+
+    signal.signal(signal.SIGTERM, stop_all)
+    signal.signal(signal.SIGINT, stop_all)
+    os.makedirs(opts.out, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="ds-bench-")
+    logdir = os.path.join(work, "logs")
+    os.makedirs(logdir)
+    opts.fixtures = os.path.join(work, "fixtures")
+    opts.supergraph = os.path.join(work, "supergraph.graphql")
+    subprocess.run([sys.executable, os.path.join(HERE, "gen_fixtures.py"), opts.fixtures,
+                    str(opts.numbers), str(FIRST)], check=True)
+    systems = opts.systems.split()
+    results_path = os.path.join(work, "smoke.jsonl") if opts.smoke else \
+        os.path.join(opts.out, "results.jsonl")
+    results, problems = [], []
+    try:
+        if "C" in systems:
+            compose_supergraph(opts, logdir)
+        for pass_name in opts.passes.split():
+            for system in systems:
+                for workload in WORKLOADS:
+                    if system == "C" and workload == "entities":
+                        continue  # a gateway does not expose _entities to its clients
+                    r = run_one(opts, pass_name, system, workload, logdir)
+                    results.append(r)
+                    print(f"{pass_name:9} {system} {workload:8} ok/s {r['ok_rps']:8.1f}  "
+                          f"p99 {r['p99_ms'] or 0:7.1f} ms  failed {r['failed']:6}  "
+                          f"upstream {r['upstream_requests']} (429: {r['upstream_429']})  "
+                          f"rss {r['peak_rss_kb'] // 1024} MB", flush=True)
+                    if r["ok"] == 0:
+                        problems.append(f"{pass_name} {system} {workload}: no successful response")
+                    elif r["failed"] and PASSES[pass_name] == 0:
+                        problems.append(f"{pass_name} {system} {workload}: {r['failed']} failed "
+                                        f"{r['failure_causes']}")
+    finally:
+        stop_all()
+        shutil.rmtree(opts.fixtures, ignore_errors=True)
+    with open(results_path, "w") as f:
+        for r in results:
+            f.write(json.dumps(r) + "\n")
+    print(f"results: {results_path} (process logs: {logdir})")
+    if opts.smoke:
+        # Without DS's rate limit nothing may fail: a failure means the harness or a system broke.
+        for p in problems:
+            print(f"FAILED {p}")
+        print(f"smoke: {len(results) - len(problems)} passed, {len(problems)} failed")
+        return 1 if problems else 0
+    subprocess.run([sys.executable, os.path.join(HERE, "report.py"), results_path,
+                    "--out", opts.out], check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
