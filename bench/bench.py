@@ -7,7 +7,10 @@ binds 127.0.0.1 and is stopped at the end of its run, pass or fail (also on Ctrl
 Systems:  A  ds-subgraph with its defaults
           B  ds-subgraph as a one-request-per-dossier client (DS_MAX_BATCH_SIZE=1, DS_CACHE_TTL=0)
           C  Hive Gateway serving a GraphQL Mesh supergraph of the DS mock (bench/mesh/)
-Workloads: single (1 dossier per query), batch (20 per query), entities (_entities of 50; A, B).
+          D  no layer: the loadgen queries the DS mock itself (baseline of the paced workload)
+Workloads: single (1 dossier per query), batch (20 per query), entities (_entities of 50; A, B),
+          each from a closed loop of clients; paced: single at a fixed offered rate (latency
+          below saturation; unlimited pass only).
 Passes:   limited (the mock enforces DS's 400 requests/min per token), unlimited.
 """
 import argparse
@@ -27,7 +30,9 @@ ROOT = os.path.dirname(HERE)
 MESH = os.path.join(HERE, "mesh")
 TOKEN = "bench-token"
 FIRST = 3000001
-WORKLOADS = ["single", "batch", "entities"]
+# name -> (loadgen workload, offered queries/s or 0 for a closed loop)
+WORKLOADS = {"single": ("single", 0), "batch": ("batch", 0), "entities": ("entities", 0),
+             "paced": ("single", 0)}
 PASSES = {"limited": 400, "unlimited": 0}
 
 
@@ -174,15 +179,29 @@ def compose_supergraph(opts, logdir):
         mock.stop()
 
 
+def applies(pass_name, system, workload):
+    if workload == "paced":
+        return PASSES[pass_name] == 0
+    # A gateway does not expose _entities to its clients; D is only the paced baseline.
+    return system in ("A", "B") or (system == "C" and workload != "entities")
+
+
 def run_one(opts, pass_name, system, workload, logdir):
     name = f"{pass_name}-{system}-{workload}"
     mock, api_url = start_mock(opts, PASSES[pass_name], logdir, f"{name}-mock")
     sut = None
+    kind, rate = WORKLOADS[workload]
+    if workload == "paced":
+        rate = opts.paced_rate
     try:
-        sut, url = start_system(system, opts, api_url, logdir, f"{name}-sut")
+        if system == "D":
+            url, extra = api_url, ["--bearer", TOKEN]
+        else:
+            sut, url = start_system(system, opts, api_url, logdir, f"{name}-sut")
+            extra = []
         base = api_url.rsplit("/api/", 1)[0]
-        argv = [opts.loadgen, "--url", url, "--workload", workload,
-                "--dialect", "mesh" if system == "C" else "subgraph",
+        argv = [opts.loadgen, "--url", url, "--workload", kind, "--rate", str(rate), *extra,
+                "--dialect", "subgraph" if system in ("A", "B") else "mesh",
                 "--concurrency", str(opts.concurrency), "--duration-secs", str(opts.duration),
                 # With DS's limit on, a warm-up would spend the 60 s window's budget unseen.
                 "--warmup-secs", str(opts.warmup if PASSES[pass_name] == 0 else 0),
@@ -190,7 +209,7 @@ def run_one(opts, pass_name, system, workload, logdir):
                 "--numbers", str(opts.numbers), "--mock-stats", f"{base}/mock/stats"]
         out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
         result = json.loads(out)
-        result["peak_rss_kb"] = sut.peak_rss_kb()
+        result["peak_rss_kb"] = sut.peak_rss_kb() if sut else None
     finally:
         if sut:
             sut.stop()
@@ -207,7 +226,7 @@ def main():
     ap.add_argument("--bin", required=True, help="the ds-subgraph binary")
     ap.add_argument("--loadgen", required=True, help="the loadgen example binary")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
-    ap.add_argument("--systems", default=os.environ.get("BENCH_SYSTEMS", "A B C"))
+    ap.add_argument("--systems", default=os.environ.get("BENCH_SYSTEMS", "A B C D"))
     ap.add_argument("--passes", default=os.environ.get("BENCH_PASSES", "limited unlimited"))
     ap.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_DURATION", 10)))
     ap.add_argument("--warmup", type=float, default=float(os.environ.get("BENCH_WARMUP", 1)))
@@ -215,9 +234,12 @@ def main():
                     default=int(os.environ.get("BENCH_CONCURRENCY", 64)))
     ap.add_argument("--numbers", type=int, default=int(os.environ.get("BENCH_NUMBERS", 10000)))
     ap.add_argument("--latency", type=int, default=int(os.environ.get("BENCH_LATENCY_MS", 20)))
+    ap.add_argument("--paced-rate", type=float,
+                    default=float(os.environ.get("BENCH_PACED_RATE", 400)))
     opts = ap.parse_args()
     if opts.smoke:
         opts.duration, opts.warmup, opts.concurrency, opts.numbers = 1, 0.2, 8, 500
+        opts.paced_rate = 50
         opts.passes = os.environ.get("BENCH_PASSES", "unlimited")
 
     signal.signal(signal.SIGTERM, stop_all)
@@ -240,14 +262,14 @@ def main():
         for pass_name in opts.passes.split():
             for system in systems:
                 for workload in WORKLOADS:
-                    if system == "C" and workload == "entities":
-                        continue  # a gateway does not expose _entities to its clients
+                    if not applies(pass_name, system, workload):
+                        continue
                     r = run_one(opts, pass_name, system, workload, logdir)
                     results.append(r)
                     print(f"{pass_name:9} {system} {workload:8} ok/s {r['ok_rps']:8.1f}  "
                           f"p99 {r['p99_ms'] or 0:7.1f} ms  failed {r['failed']:6}  "
                           f"upstream {r['upstream_requests']} (429: {r['upstream_429']})  "
-                          f"rss {r['peak_rss_kb'] // 1024} MB", flush=True)
+                          f"rss {(r['peak_rss_kb'] or 0) // 1024} MB", flush=True)
                     if r["ok"] == 0:
                         problems.append(f"{pass_name} {system} {workload}: no successful response")
                     elif r["failed"] and PASSES[pass_name] == 0:

@@ -31,6 +31,10 @@ struct Args {
     duration_secs: f64,
     #[arg(long, default_value_t = 1.0)]
     warmup_secs: f64,
+    /// Offered load in queries/s over all clients (0 = each client sends as soon as answered):
+    /// latency below saturation, where a closed loop only shows latency at saturation.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
     #[arg(long, default_value_t = 3_000_001)]
     first: i32,
     #[arg(long, default_value_t = 10_000)]
@@ -47,6 +51,9 @@ struct Args {
     /// `GET` URL of the mock's stats (`http://.../mock/stats`), read at both ends of the window.
     #[arg(long)]
     mock_stats: Option<String>,
+    /// Sent as `Authorization: Bearer` (to query the DS mock directly, as a baseline).
+    #[arg(long)]
+    bearer: Option<String>,
     #[arg(long, default_value_t = 7)]
     seed: u64,
     #[arg(long, default_value_t = 30)]
@@ -213,23 +220,48 @@ impl Tally {
     }
 }
 
+struct Client {
+    index: usize,
+    start: Instant,
+    measure_from: Instant,
+    until: Instant,
+}
+
 async fn client_loop(
     http: reqwest::Client,
     args: Arc<Args>,
     plan: Arc<Plan>,
     zipf: Arc<Zipf>,
-    seed: u64,
-    measure_from: Instant,
-    until: Instant,
+    client: Client,
 ) -> Tally {
+    let seed = args
+        .seed
+        .wrapping_mul(1_000_003)
+        .wrapping_add(client.index as u64);
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut tally = Tally::default();
+    let (measure_from, until) = (client.measure_from, client.until);
+    // With a rate, client i sends at (i / concurrency + k) * interval: evenly spread slots.
+    let interval = (args.rate > 0.0).then(|| args.concurrency as f64 / args.rate);
+    let mut sent = 0u64;
     while Instant::now() < until {
+        if let Some(interval) = interval {
+            let slot = (client.index as f64 / args.concurrency as f64 + sent as f64) * interval;
+            tokio::time::sleep_until(client.start + Duration::from_secs_f64(slot)).await;
+            if Instant::now() >= until {
+                break;
+            }
+        }
+        sent += 1;
         let numbers: Vec<i32> = (0..plan.size)
             .map(|_| args.first + zipf.rank(&mut rng) as i32)
             .collect();
         let started = Instant::now();
-        let answer = http.post(&args.url).json(&plan.body(&numbers)).send().await;
+        let mut request = http.post(&args.url).json(&plan.body(&numbers));
+        if let Some(token) = &args.bearer {
+            request = request.bearer_auth(token);
+        }
+        let answer = request.send().await;
         let (served, failure) = match answer {
             Ok(resp) => {
                 let status = resp.status();
@@ -300,14 +332,18 @@ async fn main() -> std::process::ExitCode {
     let until = measure_from + Duration::from_secs_f64(args.duration_secs);
     let clients: Vec<_> = (0..args.concurrency)
         .map(|i| {
+            let client = Client {
+                index: i,
+                start,
+                measure_from,
+                until,
+            };
             tokio::spawn(client_loop(
                 http.clone(),
                 args.clone(),
                 plan.clone(),
                 zipf.clone(),
-                args.seed.wrapping_mul(1_000_003).wrapping_add(i as u64),
-                measure_from,
-                until,
+                client,
             ))
         })
         .collect();
@@ -326,6 +362,7 @@ async fn main() -> std::process::ExitCode {
     let upstream_requests = delta(&before, &after, "graphql_requests");
     let report = json!({
         "concurrency": args.concurrency,
+        "offered_rate": (args.rate > 0.0).then_some(args.rate),
         "seconds": elapsed,
         "responses": tally.responses,
         "ok": ok,
