@@ -198,7 +198,7 @@ def run_one(opts, pass_name, system, workload, logdir):
             url, extra = api_url, ["--bearer", TOKEN]
         else:
             sut, url = start_system(system, opts, api_url, logdir, f"{name}-sut")
-            extra = []
+            extra = ["--sut-pid", str(sut.p.pid)]
         base = api_url.rsplit("/api/", 1)[0]
         argv = [opts.loadgen, "--url", url, "--workload", kind, "--rate", str(rate), *extra,
                 "--dialect", "subgraph" if system in ("A", "B") else "mesh",
@@ -214,8 +214,10 @@ def run_one(opts, pass_name, system, workload, logdir):
         if sut:
             sut.stop()
         mock.stop()
+    with open("/proc/loadavg") as f:
+        load1 = float(f.read().split()[0])  # the machine is shared: say how busy it was
     result.update({"pass": pass_name, "system": system, "workload": workload,
-                   "mock_latency_ms": opts.latency})
+                   "mock_latency_ms": opts.latency, "loadavg_1m": load1})
     return result
 
 

@@ -24,8 +24,9 @@ def fmt(v, digits=1):
 
 def table(rows):
     out = ["| System | Workload | req/s (ok) | p50 ms | p95 ms | p99 ms | lookups / upstream req "
-           "| upstream reqs | upstream 429 | failed / responses | peak RSS MB |",
-           "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+           "| upstream reqs | upstream 429 | failed / responses | peak RSS MB "
+           "| CPU ms / 1k lookups | load 1m |",
+           "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for r in rows:
         causes = ", ".join(f"{k} {v}" for k, v in r["failure_causes"].items())
         out.append(
@@ -34,8 +35,16 @@ def table(rows):
             f"| {fmt(r['lookups_per_upstream_request'])} | {fmt(r['upstream_requests'])} "
             f"| {fmt(r['upstream_429'])} | {fmt(r['failed'])} / {fmt(r['responses'])}"
             f"{f' ({causes})' if causes else ''} "
-            f"| {fmt(r['peak_rss_kb'] / 1024 if r['peak_rss_kb'] else None)} |")
+            f"| {fmt(r['peak_rss_kb'] / 1024 if r['peak_rss_kb'] else None)} "
+            f"| {fmt(cpu_per_k(r))} | {fmt(r.get('loadavg_1m'))} |")
     return "\n".join(out)
+
+
+def cpu_per_k(r):
+    """CPU the system under test spent per 1,000 dossiers it served: what it costs to run."""
+    if r.get("sut_cpu_secs") is None or not r["lookups_served"]:
+        return None
+    return r["sut_cpu_secs"] * 1000 * 1000 / r["lookups_served"]
 
 
 def find(results, pass_name, system, workload):
@@ -119,7 +128,7 @@ def chart(results, path):
     runs = [r for r in results if r["pass"] == "unlimited"] or results
     workloads = [w for w in WORKLOADS if any(r["workload"] == w for r in runs)]
     systems = [s for s in NAMES if any(r["system"] == s for r in runs)]
-    colors = {"A": "#2b6cb0", "B": "#c05621", "C": "#6b46c1"}
+    colors = {"A": "#2b6cb0", "B": "#c05621", "C": "#6b46c1", "D": "#718096"}
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     width = 0.8 / max(len(systems), 1)
     for i, s in enumerate(systems):
@@ -128,8 +137,9 @@ def chart(results, path):
         p99 = [(find(runs, runs[0]["pass"], s, w) or {}).get("p99_ms") or 0 for w in workloads]
         axes[0].bar(xs, rps, width, label=NAMES[s], color=colors[s])
         axes[1].bar(xs, p99, width, label=NAMES[s], color=colors[s])
+    axes[1].set_yscale("log")
     for ax, title in ((axes[0], "Throughput (successful requests/s, higher is better)"),
-                      (axes[1], "p99 latency (ms, lower is better)")):
+                      (axes[1], "p99 latency (ms, log scale, lower is better)")):
         ax.set_xticks([j + width * (len(systems) - 1) / 2 for j in range(len(workloads))])
         ax.set_xticklabels([WORKLOADS[w] for w in workloads])
         ax.set_title(title, fontsize=10)

@@ -51,6 +51,9 @@ struct Args {
     /// `GET` URL of the mock's stats (`http://.../mock/stats`), read at both ends of the window.
     #[arg(long)]
     mock_stats: Option<String>,
+    /// Process id of the system under test: its CPU time over the window is reported (Linux).
+    #[arg(long)]
+    sut_pid: Option<u32>,
     /// Sent as `Authorization: Bearer` (to query the DS mock directly, as a baseline).
     #[arg(long)]
     bearer: Option<String>,
@@ -297,6 +300,15 @@ async fn mock_stats(http: &reqwest::Client, url: &Option<String>) -> Option<Valu
     resp.json::<Value>().await.ok()
 }
 
+/// User + system CPU seconds of a process (`/proc/PID/stat` fields 14 and 15, in USER_HZ =
+/// 100 ticks per second on Linux).
+fn cpu_secs(pid: Option<u32>) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 fn delta(before: &Option<Value>, after: &Option<Value>, key: &str) -> Option<u64> {
     let get = |v: &Option<Value>| v.as_ref()?.get(key)?.as_u64();
     Some(get(after)?.saturating_sub(get(before)?))
@@ -349,6 +361,7 @@ async fn main() -> std::process::ExitCode {
         .collect();
     tokio::time::sleep_until(measure_from).await;
     let before = mock_stats(&http, &args.mock_stats).await;
+    let cpu_before = cpu_secs(args.sut_pid);
     let mut tally = Tally::default();
     for c in clients {
         tally.merge(c.await.expect("a client task"));
@@ -356,6 +369,7 @@ async fn main() -> std::process::ExitCode {
     // Requests still in flight at the deadline are counted: the window ends when they answer.
     let elapsed = measure_from.elapsed().as_secs_f64();
     let after = mock_stats(&http, &args.mock_stats).await;
+    let sut_cpu_secs = cpu_secs(args.sut_pid).zip(cpu_before).map(|(a, b)| a - b);
 
     tally.ok_latencies_us.sort_unstable();
     let ok = tally.responses - tally.failed;
@@ -375,6 +389,7 @@ async fn main() -> std::process::ExitCode {
         "p95_ms": percentile_ms(&tally.ok_latencies_us, 0.95),
         "p99_ms": percentile_ms(&tally.ok_latencies_us, 0.99),
         "max_ms": percentile_ms(&tally.ok_latencies_us, 1.0),
+        "sut_cpu_secs": sut_cpu_secs,
         "upstream_requests": upstream_requests,
         "upstream_lookups": delta(&before, &after, "dossier_lookups"),
         "upstream_429": delta(&before, &after, "rate_limited"),
