@@ -16,6 +16,7 @@ Passes:   limited (the mock enforces DS's 400 requests/min per token), unlimited
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -50,18 +51,16 @@ class Proc:
                                   start_new_session=True)
         Proc.live.append(self)
 
-    def wait_log(self, predicate, timeout=60):
-        """Waits for a JSON log line matching `predicate`; returns what it returned."""
+    def wait_line(self, pattern, timeout=60):
+        """Waits for an output line matching `pattern`; returns its first group."""
+        regex = re.compile(pattern)
         deadline = time.time() + timeout
         while time.time() < deadline:
             with open(self.log_path) as f:
                 for line in f:
-                    try:
-                        found = predicate(json.loads(line))
-                    except (ValueError, AttributeError, KeyError, TypeError):
-                        continue
-                    if found:
-                        return found
+                    m = regex.search(line)
+                    if m:
+                        return m.group(1)
             if self.p.poll() is not None:
                 break
             time.sleep(0.05)
@@ -138,23 +137,23 @@ def start_mock(opts, rate_limit, logdir, name):
     mock = Proc(name, [opts.bin, "mock", "--listen", "127.0.0.1:0", "--token", TOKEN,
                        "--fixtures", opts.fixtures, "--latency-ms", str(opts.latency),
                        "--rate-limit", str(rate_limit)],
-                logdir, env={"LOG_FORMAT": "json"})
-    api_url = mock.wait_log(lambda l: l["fields"]["api_url"])
-    return mock, api_url
+                logdir)
+    base = mock.wait_line(r"ds-mock listening on (http://\S+)")
+    return mock, f"{base}/api/v2/graphql"
 
 
 def start_system(system, opts, api_url, logdir, name):
     """Starts a system under test; returns (process, GraphQL URL)."""
     if system in ("A", "B"):
-        env = {"LOG_FORMAT": "json", "DS_API_URL": api_url, "DS_API_TOKEN": TOKEN,
-               "LISTEN_ADDR": "127.0.0.1:0"}
+        env = {"DS_API_URL": api_url, "DS_API_TOKEN": TOKEN, "LISTEN_ADDR": "127.0.0.1:0"}
         if system == "B":
-            env.update({"DS_MAX_BATCH_SIZE": "1", "DS_CACHE_TTL": "0"})
+            env["DS_MAX_BATCH_SIZE"] = "1"
+            if opts.has_cache:  # a build without a cache refuses the unknown variable
+                env["DS_CACHE_TTL"] = "0"
         sut = Proc(name, [opts.bin, "serve"], logdir, env=env)
-        addr = sut.wait_log(lambda l: l["fields"]["message"] == "ds-subgraph listening"
-                            and l["fields"]["addr"])
-        wait_http(f"http://{addr}/healthz", proc=sut)
-        return sut, f"http://{addr}/graphql"
+        url = sut.wait_line(r"ds-subgraph listening on (http://\S+)")
+        wait_http(url.replace("/graphql", "/healthz"), proc=sut)
+        return sut, url
     port = free_port()
     sut = Proc(name, [os.path.join(MESH, "node_modules/.bin/hive-gateway"), "supergraph",
                       opts.supergraph, "--host", "127.0.0.1", "--port", str(port)],
@@ -217,6 +216,7 @@ def run_one(opts, pass_name, system, workload, logdir):
     with open("/proc/loadavg") as f:
         load1 = float(f.read().split()[0])  # the machine is shared: say how busy it was
     result.update({"pass": pass_name, "system": system, "workload": workload,
+                   "subgraph_has_cache": opts.has_cache,
                    "mock_latency_ms": opts.latency, "loadavg_1m": load1})
     return result
 
@@ -255,6 +255,8 @@ def main():
     subprocess.run([sys.executable, os.path.join(HERE, "gen_fixtures.py"), opts.fixtures,
                     str(opts.numbers), str(FIRST)], check=True)
     systems = opts.systems.split()
+    opts.has_cache = "DS_CACHE_TTL" in subprocess.run(
+        [opts.bin, "serve", "--help"], capture_output=True, text=True).stdout
     results_path = os.path.join(work, "smoke.jsonl") if opts.smoke else \
         os.path.join(opts.out, "results.jsonl")
     results, problems = [], []
