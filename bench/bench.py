@@ -148,8 +148,10 @@ def start_system(system, opts, api_url, logdir, name):
         env = {"DS_API_URL": api_url, "DS_API_TOKEN": TOKEN, "LISTEN_ADDR": "127.0.0.1:0"}
         if system == "B":
             env["DS_MAX_BATCH_SIZE"] = "1"
-            if opts.has_cache:  # a build without a cache refuses the unknown variable
-                env["DS_CACHE_TTL"] = "0"
+            # Cache off, stale copies included; a build without a cache refuses these names.
+            for var in ("DS_CACHE_TTL", "DS_STALE_IF_ERROR"):
+                if var in opts.serve_help:
+                    env[var] = "0"
         sut = Proc(name, [opts.bin, "serve"], logdir, env=env)
         url = sut.wait_line(r"ds-subgraph listening on (http://\S+)")
         wait_http(url.replace("/graphql", "/healthz"), proc=sut)
@@ -261,8 +263,9 @@ def main():
         # `npm ci` of Mesh + Hive Gateway takes minutes: more than the whole smoke is worth.
         print("smoke: C skipped (bench/mesh not installed; BENCH_SMOKE_MESH=1 installs it)")
         systems.remove("C")
-    opts.has_cache = "DS_CACHE_TTL" in subprocess.run(
-        [opts.bin, "serve", "--help"], capture_output=True, text=True).stdout
+    opts.serve_help = subprocess.run([opts.bin, "serve", "--help"], capture_output=True,
+                                     text=True).stdout
+    opts.has_cache = "DS_CACHE_TTL" in opts.serve_help
     results_path = os.path.join(work, "smoke.jsonl") if opts.smoke else \
         os.path.join(opts.out, "results.jsonl")
     results, problems = [], []
