@@ -142,10 +142,14 @@ def start_mock(opts, rate_limit, logdir, name):
     return mock, f"{base}/api/v2/graphql"
 
 
-def start_system(system, opts, api_url, logdir, name):
+def start_system(system, opts, api_url, rate_limit, logdir, name):
     """Starts a system under test; returns (process, GraphQL URL)."""
     if system in ("A", "B"):
         env = {"DS_API_URL": api_url, "DS_API_TOKEN": TOKEN, "LISTEN_ADDR": "127.0.0.1:0"}
+        if not rate_limit and "DS_RATE_LIMIT_PER_MIN" in opts.serve_help:
+            # Deployed against a DS without a rate limit, our limiter is set to match (its
+            # highest settings): this pass measures the layer, not a limit nobody needs.
+            env.update({"DS_RATE_LIMIT_PER_MIN": "100000", "DS_RATE_LIMIT_BURST": "10000"})
         if system == "B":
             env["DS_MAX_BATCH_SIZE"] = "1"
             # Cache off, stale copies included; a build without a cache refuses these names.
@@ -198,7 +202,8 @@ def run_one(opts, pass_name, system, workload, logdir):
         if system == "D":
             url, extra = api_url, ["--bearer", TOKEN]
         else:
-            sut, url = start_system(system, opts, api_url, logdir, f"{name}-sut")
+            sut, url = start_system(system, opts, api_url, PASSES[pass_name], logdir,
+                                    f"{name}-sut")
             extra = ["--sut-pid", str(sut.p.pid)]
         base = api_url.rsplit("/api/", 1)[0]
         argv = [opts.loadgen, "--url", url, "--workload", kind, "--rate", str(rate), *extra,
