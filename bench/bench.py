@@ -30,6 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 MESH = os.path.join(HERE, "mesh")
 TOKEN = "bench-token"
+SHARED_SECRET = "bench-shared-secret-0123456789"
 FIRST = 3000001
 # name -> (loadgen workload, offered queries/s or 0 for a closed loop)
 WORKLOADS = {"single": ("single", 0), "batch": ("batch", 0), "entities": ("entities", 0),
@@ -146,6 +147,8 @@ def start_system(system, opts, api_url, rate_limit, logdir, name):
     """Starts a system under test; returns (process, GraphQL URL)."""
     if system in ("A", "B"):
         env = {"DS_API_URL": api_url, "DS_API_TOKEN": TOKEN, "LISTEN_ADDR": "127.0.0.1:0"}
+        if "SUBGRAPH_SHARED_SECRETS" in opts.serve_help:
+            env["SUBGRAPH_SHARED_SECRETS"] = SHARED_SECRET  # as deployed behind a router
         if not rate_limit and "DS_RATE_LIMIT_PER_MIN" in opts.serve_help:
             # Deployed against a DS without a rate limit, our limiter is set to match (its
             # highest settings): this pass measures the layer, not a limit nobody needs.
@@ -205,6 +208,8 @@ def run_one(opts, pass_name, system, workload, logdir):
             sut, url = start_system(system, opts, api_url, PASSES[pass_name], logdir,
                                     f"{name}-sut")
             extra = ["--sut-pid", str(sut.p.pid)]
+            if system in ("A", "B") and "SUBGRAPH_SHARED_SECRETS" in opts.serve_help:
+                extra += ["--bearer", SHARED_SECRET]
         base = api_url.rsplit("/api/", 1)[0]
         argv = [opts.loadgen, "--url", url, "--workload", kind, "--rate", str(rate), *extra,
                 "--dialect", "subgraph" if system in ("A", "B") else "mesh",
