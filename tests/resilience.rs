@@ -26,6 +26,33 @@ async fn a_cache_hit_makes_no_upstream_request() {
 }
 
 #[tokio::test]
+async fn a_cache_hit_never_waits_for_a_slow_miss_of_another_request() {
+    // A wide batch window, so that the two requests below surely meet in one loader batch.
+    let env = spawn_with(mock_args(), &["--ds-batch-window-ms", "300"]).await;
+    let v = env.mock.visible_numbers();
+    env.query(ONE, json!({"n": v[0]})).await; // now cached
+    env.reset_stats().await; // (also clears faults: set the latency after)
+    env.fault(json!({"latency_ms": 1500})).await;
+    // Sent together, the hit and the miss would share one loader batch; the hit must not wait
+    // for DS's answer to the miss. An ordering, not a timing: the slow DS answers in 1.5 s.
+    let miss = env.query(ONE, json!({"n": v[1]}));
+    let hit = env.query(ONE, json!({"n": v[0]}));
+    tokio::pin!(miss, hit);
+    let first = tokio::select! {
+        body = &mut hit => ("hit", body),
+        body = &mut miss => ("miss", body),
+    };
+    assert_eq!(
+        first.0, "hit",
+        "the cache hit waited for the miss: {}",
+        first.1
+    );
+    assert_eq!(first.1["data"]["dossier"]["number"], v[0]);
+    assert_eq!(miss.await["data"]["dossier"]["number"], v[1]);
+    assert_eq!(env.stats().await["dossier_lookups"], 1);
+}
+
+#[tokio::test]
 async fn not_found_is_remembered_briefly() {
     let env = spawn().await;
     for _ in 0..3 {

@@ -63,20 +63,35 @@ impl AppContext {
         )
     }
 
-    /// Looks dossiers up through the loader; the result has one entry per distinct number.
-    /// Past the request deadline, a number still waiting gets its stale copy or a timeout.
+    /// Looks dossiers up; the result has one entry per distinct number. Cache hits are
+    /// answered here, so they never wait for a batch that also holds a miss; the misses go
+    /// through the loader. Past the request deadline, a number still waiting gets its stale
+    /// copy or a timeout.
     pub async fn lookup_many(
         &self,
         numbers: &[i32],
         fields: FieldSet,
     ) -> std::collections::HashMap<i32, Lookup> {
-        let keys = numbers.iter().map(|&number| DossierKey { number, fields });
-        let load = self.loader.load_many(keys);
-        let mut found: std::collections::HashMap<i32, Lookup> =
-            match tokio::time::timeout(self.deadline + GRACE, load).await {
-                Ok(Ok(found)) => found.into_iter().map(|(k, v)| (k.number, v)).collect(),
-                Err(_elapsed) => Default::default(),
-            };
+        let loader = self.loader.loader();
+        let mut found = std::collections::HashMap::with_capacity(numbers.len());
+        let mut misses = Vec::new();
+        for &number in numbers {
+            if found.contains_key(&number) {
+                continue; // a duplicate already answered from the cache
+            }
+            match loader.cached(number, fields) {
+                Some(hit) => {
+                    found.insert(number, hit);
+                }
+                None => misses.push(DossierKey { number, fields }),
+            }
+        }
+        if !misses.is_empty() {
+            let load = self.loader.load_many(misses);
+            if let Ok(Ok(loaded)) = tokio::time::timeout(self.deadline + GRACE, load).await {
+                found.extend(loaded.into_iter().map(|(k, v)| (k.number, v)));
+            }
+        }
         for n in numbers {
             found.entry(*n).or_insert_with(|| {
                 self.loader

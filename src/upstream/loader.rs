@@ -59,6 +59,19 @@ impl DossierLoader {
         &self.cache
     }
 
+    /// A fresh cached dossier, or a remembered "not found": DS is spared either way.
+    pub fn cached(&self, number: i32, fields: FieldSet) -> Option<Lookup> {
+        let hit = match self.cache.fresh(number, fields) {
+            Some(dossier) => Ok(Found {
+                dossier,
+                stale_age: None,
+            }),
+            None => Err(self.cache.negative(number)?),
+        };
+        metrics::cache_hits(1);
+        Some(hit)
+    }
+
     /// What DS failing for `number` turns into: the cached dossier if recent enough.
     pub fn on_error(&self, number: i32, fields: FieldSet, error: Error) -> Lookup {
         if stale_may_replace(&error) {
@@ -129,16 +142,8 @@ impl Loader<DossierKey> for DossierLoader {
         {
             let mut in_flight = self.in_flight.lock().expect("in-flight lock");
             for (&number, &fields) in &wanted {
-                if let Some(dossier) = self.cache.fresh(number, fields) {
-                    done.insert(
-                        number,
-                        Ok(Found {
-                            dossier,
-                            stale_age: None,
-                        }),
-                    );
-                } else if let Some(error) = self.cache.negative(number) {
-                    done.insert(number, Err(error));
+                if let Some(hit) = self.cached(number, fields) {
+                    done.insert(number, hit);
                 } else if let Some((_, shared)) =
                     in_flight.get(&number).filter(|(f, _)| f.contains(fields))
                 {
@@ -156,8 +161,6 @@ impl Loader<DossierKey> for DossierLoader {
                 }
             }
         }
-        // Remembered "not found" answers count as hits too: DS was spared.
-        metrics::cache_hits(done.len() as u64);
         metrics::cache_misses((to_fetch.len() + waiting.len()) as u64);
         if !to_fetch.is_empty() {
             let fetched = self.client.fetch_dossiers(&to_fetch, deadline).await;
