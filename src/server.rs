@@ -164,27 +164,13 @@ async fn graphql(State(state): State<AppState>, req: Request) -> Response {
             let err = error::Error::BadUserInput(
                 "The request body is not a GraphQL request in JSON".into(),
             );
-            let resp = async_graphql::Response::from_errors(vec![err.into_server_error()]);
-            metrics::client_request("rejected");
-            return reply(
-                StatusCode::BAD_REQUEST,
-                content_type,
-                NO_STORE,
-                &BatchResponse::Single(resp),
-            );
+            return refuse(err, StatusCode::BAD_REQUEST, content_type);
         }
     };
     if let Err(err) =
         security::limits::check_batch(&mut batch, limits, state.security.introspection)
     {
-        let resp = async_graphql::Response::from_errors(vec![err.into_server_error()]);
-        metrics::client_request("rejected");
-        let status = if content_type == GRAPHQL_RESPONSE_JSON {
-            StatusCode::BAD_REQUEST
-        } else {
-            StatusCode::OK
-        };
-        return reply(status, content_type, NO_STORE, &BatchResponse::Single(resp));
+        return refuse(err, request_error_status(content_type), content_type);
     }
     let caller = caller_id(&state.security, headers, &parts.extensions);
     let mut resp = state.schema.execute_batch(batch.data(caller)).await;
@@ -200,14 +186,30 @@ async fn graphql(State(state): State<AppState>, req: Request) -> Response {
     } else {
         NO_STORE
     };
-    // With the GraphQL-over-HTTP media type, a request that failed before execution is a 400.
     let failed_before_execution = matches!(&resp, BatchResponse::Single(r) if r.data == async_graphql::Value::Null && !r.errors.is_empty());
-    let status = if content_type == GRAPHQL_RESPONSE_JSON && failed_before_execution {
-        StatusCode::BAD_REQUEST
+    let status = if failed_before_execution {
+        request_error_status(content_type)
     } else {
         StatusCode::OK
     };
     reply(status, content_type, cache_control, &resp)
+}
+
+/// A request refused before execution: one error, counted as rejected, never cached.
+fn refuse(err: error::Error, status: StatusCode, content_type: &'static str) -> Response {
+    metrics::client_request("rejected");
+    let resp = async_graphql::Response::from_errors(vec![err.into_server_error()]);
+    reply(status, content_type, NO_STORE, &BatchResponse::Single(resp))
+}
+
+/// With the GraphQL-over-HTTP media type, a request that failed before execution is a 400;
+/// plain `application/json` keeps the historical 200.
+fn request_error_status(content_type: &str) -> StatusCode {
+    if content_type == GRAPHQL_RESPONSE_JSON {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    }
 }
 
 /// The caller, for per-caller limits: the configured header when the router sets it, else the

@@ -55,10 +55,6 @@ impl DossierLoader {
         }
     }
 
-    pub fn cache(&self) -> &DossierCache {
-        &self.cache
-    }
-
     /// A fresh cached dossier, or a remembered "not found": DS is spared either way.
     pub fn cached(&self, number: i32, fields: FieldSet) -> Option<Lookup> {
         let hit = match self.cache.fresh(number, fields) {
@@ -142,6 +138,8 @@ impl Loader<DossierKey> for DossierLoader {
         {
             let mut in_flight = self.in_flight.lock().expect("in-flight lock");
             for (&number, &fields) in &wanted {
+                // Asked again although the caller looked: a batch that landed during the
+                // window may have filled the cache since.
                 if let Some(hit) = self.cached(number, fields) {
                     done.insert(number, hit);
                 } else if let Some((_, shared)) =
